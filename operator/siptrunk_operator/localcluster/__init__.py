@@ -1,0 +1,1 @@
+"""A loopback Kubernetes control plane (etcd + kube-apiserver) built from Go modules."""
