@@ -1,20 +1,17 @@
-"""Pure decisions: what to send to the API and what to write into status. No I/O here."""
+"""Pure decisions: what to send to the API, which trunk an object owns, what status to write.
+
+No I/O here; every function is table-tested in tests/unit.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from siptrunk_operator.models import (
-    CERTIFICATE_OK_STATES,
-    HEALTHY_CONNECTION_STATES,
-    Connection,
-    SipTrunk,
-)
+from siptrunk_operator.models import SipTrunk
 from siptrunk_operator.spec import SipTrunkSpec
-
-READY, CONNECTED, CERTIFICATES_VALID = "Ready", "Connected", "CertificatesValid"
 
 
 def hostname_set(hostnames: Iterable[str]) -> frozenset[str]:
@@ -24,32 +21,123 @@ def hostname_set(hostnames: Iterable[str]) -> frozenset[str]:
 
 def desired_trunk(spec: SipTrunkSpec) -> SipTrunk:
     """The body of a create call: no name, the server assigns it."""
-    return SipTrunk(expected_hostname=list(spec.expected_hostname), display_name=spec.display_name)
+    return spec.desired_trunk()
 
 
 def update_mask(spec: SipTrunkSpec, observed: SipTrunk) -> list[str]:
     """The camelCase update-mask paths whose desired value differs from the API's.
 
-    An unset `displayName` in spec means "not managed", so it never clears a name set elsewhere.
+    Optional fields left unset in spec (displayName, peerHostnames, googleRootCertFile) are not
+    managed, so the operator never clears a value set elsewhere.
     """
     mask: list[str] = []
     if spec.display_name is not None and spec.display_name != (observed.display_name or ""):
         mask.append("displayName")
     if hostname_set(spec.expected_hostname) != hostname_set(observed.expected_hostname):
         mask.append("expectedHostname")
+    if spec.peer_hostnames is not None and hostname_set(spec.peer_hostnames) != hostname_set(
+        p.peer_hostname for p in observed.peer_hostnames or []
+    ):
+        mask.append("peerHostnames")
+    if spec.google_root_cert_file is not None and spec.google_root_cert_file != observed.google_root_cert_file:
+        mask.append("googleRootCertFile")
     return mask
 
 
 def patch_body(spec: SipTrunkSpec, name: str, mask: Sequence[str]) -> SipTrunk:
     """A PATCH body holding only the masked fields, so nothing else can be overwritten."""
+    desired = spec.desired_trunk(name)
     return SipTrunk(
         name=name,
-        display_name=spec.display_name if "displayName" in mask else None,
-        expected_hostname=list(spec.expected_hostname) if "expectedHostname" in mask else [],
+        display_name=desired.display_name if "displayName" in mask else None,
+        expected_hostname=desired.expected_hostname if "expectedHostname" in mask else [],
+        peer_hostnames=desired.peer_hostnames if "peerHostnames" in mask else None,
+        google_root_cert_file=desired.google_root_cert_file if "googleRootCertFile" in mask else None,
     )
 
 
-# -- status ------------------------------------------------------------------------------
+def matches_spec(spec: SipTrunkSpec, trunk: SipTrunk) -> bool:
+    """Whether `trunk` is what a create from `spec` would have produced (used to recover a create)."""
+    return hostname_set(spec.expected_hostname) == hostname_set(trunk.expected_hostname) and (
+        spec.display_name is None or spec.display_name == (trunk.display_name or "")
+    )
+
+
+# -- identity ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class ObjectRef:
+    """A SipTrunk object claiming a trunk. Ordered so the winner of a conflict sorts first: an
+    established owner (rank 0: its annotation records the trunk) before a new claim (rank 1),
+    then the oldest object."""
+
+    rank: int
+    created: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What to do after a create whose outcome is unknown: adopt one trunk, create, or stop."""
+
+    adopt: str | None = None
+    create: bool = False
+    ambiguous: tuple[str, ...] = ()
+
+
+def recover_create(spec: SipTrunkSpec, listed: Iterable[SipTrunk], owned_elsewhere: set[str]) -> Recovery:
+    """Never a blind second create: adopt the single unowned match, create if none, else stop."""
+    candidates = sorted(
+        t.name for t in listed if t.name and t.name not in owned_elsewhere and matches_spec(spec, t)
+    )
+    if len(candidates) == 1:
+        return Recovery(adopt=candidates[0])
+    if not candidates:
+        return Recovery(create=True)
+    return Recovery(ambiguous=tuple(candidates))
+
+
+def ambiguous_message(spec: SipTrunkSpec, names: Sequence[str]) -> str:
+    return (
+        f"A create was interrupted and {len(names)} trunks in {spec.parent} match this spec and belong to "
+        f"no other SipTrunk: {', '.join(names)}. Set spec.resourceID to the one this object should own; "
+        "delete the others in the API if they are duplicates."
+    )
+
+
+def conflict_owner(me: ObjectRef, claimants: Iterable[ObjectRef]) -> ObjectRef | None:
+    """The object that owns the trunk instead of `me`, or None when `me` is its owner."""
+    oldest = min([me, *claimants])
+    return None if oldest == me else oldest
+
+
+# -- timing ------------------------------------------------------------------------------------
+
+
+def resync_interval(uid: str, annotation: str | None, default: float, bounds: tuple[float, float]) -> float:
+    """Seconds between drift checks: the annotation (clamped to bounds) or the default, jittered
+    deterministically per object to [0.75x, 1.25x) so a fleet does not resync in lockstep."""
+    base = default
+    if annotation:
+        try:
+            base = float(annotation)
+        except ValueError:
+            base = default
+    low, high = bounds
+    base = min(max(base, low), high)
+    fraction = int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16) / 0x1_0000_0000
+    return max(low, base * (0.75 + fraction / 2))
+
+
+# -- status ------------------------------------------------------------------------------------
+
+READY, SYNCED, CONNECTED, CERTIFICATES_VALID = "Ready", "Synced", "Connected", "CertificatesValid"
+_CONDITION_ORDER = {READY: 0, SYNCED: 1, CONNECTED: 2, CERTIFICATES_VALID: 3}
 
 
 @dataclass(frozen=True)
@@ -58,61 +146,6 @@ class ConditionUpdate:
     status: str
     reason: str
     message: str
-
-
-def _healthy(connection: Connection) -> bool:
-    return connection.state in HEALTHY_CONNECTION_STATES
-
-
-def connected_summary(trunk: SipTrunk) -> str:
-    connections = trunk.connections or []
-    return f"{sum(_healthy(c) for c in connections)}/{len(connections)}"
-
-
-def connected_condition(trunk: SipTrunk) -> ConditionUpdate:
-    connections = trunk.connections or []
-    if not connections:
-        return ConditionUpdate(CONNECTED, "False", "NoConnections",
-                               "The API reports no connection for this trunk yet.")
-    healthy = [c for c in connections if _healthy(c)]
-    states = ", ".join(f"{c.connection_id or '?'}={c.state or 'STATE_UNSPECIFIED'}" for c in connections)
-    if healthy:
-        return ConditionUpdate(CONNECTED, "True", "Connected",
-                               f"{len(healthy)} of {len(connections)} connections healthy: {states}")
-    return ConditionUpdate(CONNECTED, "False", "Disconnected", f"No healthy connection: {states}")
-
-
-def certificates_condition(trunk: SipTrunk) -> ConditionUpdate:
-    failing = [
-        c for c in trunk.connections or []
-        if c.error_details and c.error_details.certificate_state not in (None, *CERTIFICATE_OK_STATES)
-    ]
-    if not failing:
-        return ConditionUpdate(CERTIFICATES_VALID, "True", "NoCertificateErrors",
-                               "No connection reports a certificate error.")
-    first = failing[0].error_details
-    assert first is not None and first.certificate_state is not None
-    details = "; ".join(
-        f"{c.connection_id or '?'}: {c.error_details.certificate_state}"
-        + (f" ({c.error_details.error_message})" if c.error_details.error_message else "")
-        for c in failing
-        if c.error_details
-    )
-    return ConditionUpdate(CERTIFICATES_VALID, "False", str(first.certificate_state.value), details)
-
-
-def connections_status(trunk: SipTrunk) -> list[dict[str, Any]]:
-    return [c.to_wire() for c in trunk.connections or []]
-
-
-def observed_status(trunk: SipTrunk) -> dict[str, Any]:
-    """The status fields mirrored from an observed trunk (conditions are merged separately)."""
-    return {
-        "name": trunk.name,
-        "hostnames": ",".join(sorted(trunk.expected_hostname)),
-        "connected": connected_summary(trunk),
-        "connections": connections_status(trunk),
-    }
 
 
 def merge_conditions(
@@ -126,18 +159,32 @@ def merge_conditions(
     merged = {c["type"]: dict(c) for c in existing or [] if "type" in c}
     for update in updates:
         previous = merged.get(update.type)
-        changed = previous is None or previous.get("status") != update.status
+        unchanged = previous is not None and previous.get("status") == update.status
         merged[update.type] = {
             "type": update.type,
             "status": update.status,
             "reason": update.reason,
             "message": update.message,
             "observedGeneration": generation,
-            "lastTransitionTime": now if changed or previous is None else previous["lastTransitionTime"],
+            "lastTransitionTime": previous["lastTransitionTime"] if unchanged and previous else now,
         }
-    order = {READY: 0, CONNECTED: 1, CERTIFICATES_VALID: 2}
-    return sorted(merged.values(), key=lambda c: (order.get(c["type"], 99), c["type"]))
+    return sorted(merged.values(), key=lambda c: (_CONDITION_ORDER.get(c["type"], 99), c["type"]))
 
 
-def ready_when_in_sync(trunk: SipTrunk) -> ConditionUpdate:
+def ready_in_sync(trunk: SipTrunk, *, observe_only: bool = False) -> ConditionUpdate:
+    if observe_only:
+        return ConditionUpdate(READY, "True", "Observed",
+                               f"Trunk {trunk.name} exists; ObserveOnly: the operator never writes to it.")
     return ConditionUpdate(READY, "True", "UpToDate", f"Trunk {trunk.name} exists and matches spec.")
+
+
+def ready_false(reason: str, message: str) -> ConditionUpdate:
+    return ConditionUpdate(READY, "False", reason, message)
+
+
+def synced_ok() -> ConditionUpdate:
+    return ConditionUpdate(SYNCED, "True", "Synced", "The last API round trip succeeded.")
+
+
+def synced_failed(reason: str, message: str) -> ConditionUpdate:
+    return ConditionUpdate(SYNCED, "False", reason, message)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from siptrunk_operator.models import CertFile, SipHostname, SipTrunk, TrunkName
 
 GROUP = "dialogflow.siptrunk.dev"
 VERSION = "v1beta1"
@@ -12,15 +15,31 @@ PLURAL = "siptrunks"
 KIND = "SipTrunk"
 
 
+class ManagementPolicy(enum.StrEnum):
+    MANAGE = "Manage"
+    OBSERVE_ONLY = "ObserveOnly"
+
+
+class DeletionPolicy(enum.StrEnum):
+    DELETE = "Delete"
+    ABANDON = "Abandon"
+
+
 class SipTrunkSpec(BaseModel):
-    """`spec` of a SipTrunk; field names match the CRD exactly."""
+    """`spec` of a SipTrunk; aliases match the CRD's field names exactly."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
     project_id: str = Field(alias="projectID")
     location: str = "global"
     display_name: str | None = Field(default=None, alias="displayName")
-    expected_hostname: list[str] = Field(alias="expectedHostname", min_length=1)
+    expected_hostname: list[str] = Field(default_factory=list, alias="expectedHostname")
+    peer_hostnames: list[str] | None = Field(default=None, alias="peerHostnames")
+    google_root_cert_file: CertFile | None = Field(default=None, alias="googleRootCertFile")
+    resource_id: str | None = Field(default=None, alias="resourceID")
+    management_policy: ManagementPolicy = Field(default=ManagementPolicy.MANAGE, alias="managementPolicy")
+    deletion_policy: DeletionPolicy = Field(default=DeletionPolicy.DELETE, alias="deletionPolicy")
+    recreate_if_missing: bool = Field(default=False, alias="recreateIfMissing")
 
     @classmethod
     def from_body(cls, spec: dict[str, Any] | Any) -> SipTrunkSpec:
@@ -29,3 +48,36 @@ class SipTrunkSpec(BaseModel):
     @property
     def parent(self) -> str:
         return f"projects/{self.project_id}/locations/{self.location}"
+
+    @property
+    def observe_only(self) -> bool:
+        return self.management_policy is ManagementPolicy.OBSERVE_ONLY
+
+    def adopted_name(self) -> str | None:
+        """The full resource name named by `resourceID` (an ID or a full name), if set.
+
+        Raises ValueError when a full name points at another project or location.
+        """
+        if not self.resource_id:
+            return None
+        if "/" not in self.resource_id:
+            return f"{self.parent}/sipTrunks/{self.resource_id}"
+        name = TrunkName.parse(self.resource_id)
+        if name.parent != self.parent:
+            raise ValueError(
+                f"resourceID {self.resource_id} is not under {self.parent} (spec.projectID/spec.location)"
+            )
+        return str(name)
+
+    def desired_trunk(self, name: str | None = None) -> SipTrunk:
+        """The API resource this spec asks for (no name on create: the server assigns it)."""
+        return SipTrunk(
+            name=name,
+            expected_hostname=list(self.expected_hostname),
+            display_name=self.display_name,
+            peer_hostnames=(
+                [SipHostname(peer_hostname=host) for host in self.peer_hostnames]
+                if self.peer_hostnames is not None else None
+            ),
+            google_root_cert_file=self.google_root_cert_file,
+        )

@@ -39,6 +39,10 @@ def test_spec_fields_match_the_model() -> None:
     required_in_model = {info.alias or name for name, info in SipTrunkSpec.model_fields.items()
                          if info.is_required()}
     assert set(spec_schema["required"]) == required_in_model
+    for key in ("managementPolicy", "deletionPolicy", "recreateIfMissing"):
+        field = next(info for info in SipTrunkSpec.model_fields.values() if info.alias == key)
+        default = field.default.value if hasattr(field.default, "value") else field.default
+        assert spec_schema["properties"][key]["default"] == default
     assert spec_schema["properties"]["location"]["default"] == SipTrunkSpec.model_fields["location"].default
 
 
@@ -58,4 +62,4 @@ def test_status_is_a_subresource_with_printer_columns() -> None:
     (version,) = _crd()["spec"]["versions"]
     assert version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns[:5] == ["Display Name", "Hostnames", "Connected", "Ready", "Reason"]
+    assert columns[:6] == ["Display Name", "Hostnames", "Connected", "Certificates", "Ready", "Reason"]

@@ -33,7 +33,12 @@ def trunk(**overrides: object) -> SipTrunk:
         ({"expectedHostname": ["b.example.com", "a.example.com"]}, {}, []),
         ({"expectedHostname": ["A.example.com", "b.example.com"]}, {}, []),
         ({"expectedHostname": ["a.example.com"]}, {}, ["expectedHostname"]),
-        ({"displayName": "B", "expectedHostname": ["c.example.com"]}, {}, ["displayName", "expectedHostname"]),
+        ({"displayName": "B", "expectedHostname": ["c.example.com"]}, {},
+         ["displayName", "expectedHostname"]),
+        ({"peerHostnames": ["p.example.com"]}, {}, ["peerHostnames"]),
+        ({"peerHostnames": ["p.example.com"]}, {"peerHostnames": [{"peerHostname": "P.example.com"}]}, []),
+        ({"googleRootCertFile": "EXTERNAL_PRIVATE_CA"}, {}, ["googleRootCertFile"]),
+        ({"googleRootCertFile": "EXTERNAL_PRIVATE_CA"}, {"googleRootCertFile": 5}, []),
         ({"displayName": None}, {"displayName": "set elsewhere"}, []),
         ({"displayName": ""}, {"displayName": None}, []),
         ({"displayName": ""}, {"displayName": "old"}, ["displayName"]),
@@ -56,46 +61,6 @@ def test_desired_trunk_has_no_name() -> None:
     }
 
 
-def test_connected_summary_and_condition() -> None:
-    observed = trunk(connections=[
-        {"connectionId": "c1", "state": "CONNECTED"},
-        {"connectionId": "c2", "state": 4},
-        {"connectionId": "c3", "state": "DISCONNECTED"},
-    ])
-    assert reconcile.connected_summary(observed) == "2/3"
-    cond = reconcile.connected_condition(observed)
-    assert (cond.status, cond.reason) == ("True", "Connected")
-    assert "c3=DISCONNECTED" in cond.message
-
-    none_yet = reconcile.connected_condition(trunk())
-    assert (none_yet.status, none_yet.reason) == ("False", "NoConnections")
-    down = reconcile.connected_condition(trunk(connections=[{"connectionId": "c", "state": "DISCONNECTED"}]))
-    assert (down.status, down.reason) == ("False", "Disconnected")
-
-
-def test_certificate_condition_names_state_and_message() -> None:
-    observed = trunk(connections=[
-        {"connectionId": "c1", "state": "CONNECTED",
-         "errorDetails": {"certificateState": "CERTIFICATE_VALID"}},
-        {"connectionId": "c2", "state": "AUTHENTICATION_FAILED",
-         "errorDetails": {"certificateState": 3, "errorMessage": "leaf expired 2026-01-01"}},
-    ])
-    cond = reconcile.certificates_condition(observed)
-    assert (cond.status, cond.reason) == ("False", "CERTIFICATE_EXPIRED")
-    assert "c2: CERTIFICATE_EXPIRED (leaf expired 2026-01-01)" in cond.message
-    assert reconcile.certificates_condition(trunk()).status == "True"
-
-
-def test_observed_status_uses_enum_names() -> None:
-    observed = trunk(connections=[{"connectionId": "c1", "state": 1, "updateTime": "2026-11-27T00:00:00Z"}])
-    assert reconcile.observed_status(observed) == {
-        "name": NAME,
-        "hostnames": "a.example.com,b.example.com",
-        "connected": "1/1",
-        "connections": [{"connectionId": "c1", "state": "CONNECTED", "updateTime": "2026-11-27T00:00:00Z"}],
-    }
-
-
 def test_merge_conditions_keeps_transition_time_when_status_is_unchanged() -> None:
     first = reconcile.merge_conditions(
         None, [reconcile.ConditionUpdate("Ready", "False", "Creating", "m")], generation=1, now="T1"
@@ -108,7 +73,80 @@ def test_merge_conditions_keeps_transition_time_when_status_is_unchanged() -> No
     assert (same[0]["reason"], same[0]["observedGeneration"]) == ("APIUnavailable", 2)
     flipped = reconcile.merge_conditions(
         same, [reconcile.ConditionUpdate("Ready", "True", "UpToDate", "ok"),
-               reconcile.ConditionUpdate("Connected", "True", "Connected", "ok")], generation=2, now="T3"
+               reconcile.ConditionUpdate("Connected", "True", "Connected", "ok"),
+               reconcile.synced_ok()], generation=2, now="T3"
     )
-    assert [c["type"] for c in flipped] == ["Ready", "Connected"]
+    assert [c["type"] for c in flipped] == ["Ready", "Synced", "Connected"]
     assert flipped[0]["lastTransitionTime"] == "T3"
+
+
+def test_patch_body_for_newer_fields() -> None:
+    desired = spec(peerHostnames=["p.example.com"], googleRootCertFile="EXTERNAL_PRIVATE_CA")
+    body = reconcile.patch_body(desired, NAME, ["peerHostnames", "googleRootCertFile"]).to_wire(enums_as_int=True)
+    assert body == {"name": NAME, "expectedHostname": [], "peerHostnames": [{"peerHostname": "p.example.com"}],
+                    "googleRootCertFile": 5}
+
+
+@pytest.mark.parametrize(
+    ("listed", "owned_elsewhere", "expected"),
+    [
+        ([], set(), reconcile.Recovery(create=True)),
+        ([{"name": "n1"}], set(), reconcile.Recovery(adopt="n1")),
+        ([{"name": "n1"}, {"name": "n2", "displayName": "other"}], set(), reconcile.Recovery(adopt="n1")),
+        ([{"name": "n1"}, {"name": "n2", "expectedHostname": ["x.example.com"]}], set(),
+         reconcile.Recovery(adopt="n1")),
+        ([{"name": "n1"}, {"name": "n2"}], {"n1"}, reconcile.Recovery(adopt="n2")),
+        ([{"name": "n1"}], {"n1"}, reconcile.Recovery(create=True)),
+        ([{"name": "n2"}, {"name": "n1"}], set(), reconcile.Recovery(ambiguous=("n1", "n2"))),
+    ],
+)
+def test_recover_create_never_creates_blindly(
+    listed: list[dict[str, object]], owned_elsewhere: set[str], expected: reconcile.Recovery
+) -> None:
+    trunks = [trunk(**item) for item in listed]
+    assert reconcile.recover_create(spec(), trunks, owned_elsewhere) == expected
+
+
+def test_ambiguous_message_tells_how_to_resolve() -> None:
+    message = reconcile.ambiguous_message(spec(), ["n1", "n2"])
+    assert "n1, n2" in message and "spec.resourceID" in message and "projects/p/locations/global" in message
+
+
+def test_conflict_owner_prefers_established_then_oldest() -> None:
+    me = reconcile.ObjectRef(1, "2026-01-02T00:00:00Z", "ns", "new")
+    older_claim = reconcile.ObjectRef(1, "2026-01-01T00:00:00Z", "ns", "old")
+    established = reconcile.ObjectRef(0, "2026-01-03T00:00:00Z", "ns", "owner")
+    assert reconcile.conflict_owner(me, []) is None
+    assert reconcile.conflict_owner(me, [older_claim]) == older_claim
+    assert reconcile.conflict_owner(older_claim, [me]) is None
+    assert reconcile.conflict_owner(older_claim, [me, established]) == established
+    assert reconcile.conflict_owner(established, [me, older_claim]) is None
+
+
+def test_resync_interval_jitter_and_bounds() -> None:
+    values = [reconcile.resync_interval(f"uid-{i}", None, 600, (60, 86400)) for i in range(200)]
+    assert all(450 <= v < 750 for v in values)
+    assert max(values) - min(values) > 200  # spread out, not lockstep
+    assert reconcile.resync_interval("u", None, 600, (60, 86400)) == reconcile.resync_interval(
+        "u", None, 600, (60, 86400))
+    assert 60 <= reconcile.resync_interval("u", "1", 600, (60, 86400)) < 75
+    assert reconcile.resync_interval("u", "999999", 600, (60, 86400)) <= 86400 * 1.25
+    assert reconcile.resync_interval("u", "junk", 600, (60, 86400)) == reconcile.resync_interval(
+        "u", None, 600, (60, 86400))
+
+
+@pytest.mark.parametrize(
+    ("resource_id", "expected"),
+    [
+        (None, None),
+        ("abc", "projects/p/locations/global/sipTrunks/abc"),
+        ("projects/p/locations/global/sipTrunks/abc", "projects/p/locations/global/sipTrunks/abc"),
+    ],
+)
+def test_adopted_name(resource_id: str | None, expected: str | None) -> None:
+    assert spec(resourceID=resource_id).adopted_name() == expected
+
+
+def test_adopted_name_rejects_another_parent() -> None:
+    with pytest.raises(ValueError, match="not under projects/p/locations/global"):
+        spec(resourceID="projects/q/locations/global/sipTrunks/abc").adopted_name()

@@ -16,7 +16,7 @@ BUILD_SCRIPT = REPO_ROOT / "deploy" / "local" / "controlplane" / "build.sh"
 BINARY_NAMES = ("kube-apiserver", "etcd", "kubectl")
 
 
-class BinariesUnavailable(RuntimeError):
+class BinariesNotFoundError(RuntimeError):
     """The control-plane binaries are neither configured, cached nor buildable."""
 
 
@@ -47,18 +47,18 @@ def find_binaries() -> ControlPlaneBinaries:
     if assets:
         directory = Path(assets)
         if not _complete(directory):
-            raise BinariesUnavailable(
+            raise BinariesNotFoundError(
                 f"KUBEBUILDER_ASSETS={assets} must hold executables {', '.join(BINARY_NAMES)}"
             )
         return ControlPlaneBinaries(directory)
     if not BUILD_SCRIPT.exists():
-        raise BinariesUnavailable(f"build script not found at {BUILD_SCRIPT}; set KUBEBUILDER_ASSETS")
+        raise BinariesNotFoundError(f"build script not found at {BUILD_SCRIPT}; set KUBEBUILDER_ASSETS")
     result = subprocess.run(
         ["bash", str(BUILD_SCRIPT)], check=False, stdout=subprocess.PIPE, text=True
     )
     if result.returncode != 0:
-        raise BinariesUnavailable(f"{BUILD_SCRIPT} failed with exit code {result.returncode}")
+        raise BinariesNotFoundError(f"{BUILD_SCRIPT} failed with exit code {result.returncode}")
     directory = Path(result.stdout.strip().splitlines()[-1])
     if not _complete(directory):
-        raise BinariesUnavailable(f"{BUILD_SCRIPT} reported {directory}, which lacks the binaries")
+        raise BinariesNotFoundError(f"{BUILD_SCRIPT} reported {directory}, which lacks the binaries")
     return ControlPlaneBinaries(directory)

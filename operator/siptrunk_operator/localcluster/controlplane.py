@@ -54,6 +54,7 @@ class LocalControlPlane:
         self.binaries = binaries or find_binaries()
         self._own_dir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="siptrunk-controlplane-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.keep_dir = keep_dir
         self.kubeconfig = self.workdir / "kubeconfig"
         self.server_url = ""

@@ -1,0 +1,37 @@
+"""Production client for Dialogflow's ``projects.locations.sipTrunks`` REST API."""
+
+from .client import SipTrunksClient
+from .errors import (
+    ApiError,
+    ApiTransportError,
+    Conflict,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OutcomeUnknown,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    Unauthenticated,
+    Unavailable,
+)
+from .settings import ClientSettings
+
+__all__ = [
+    "ApiError",
+    "ApiTransportError",
+    "ClientSettings",
+    "Conflict",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "InvalidArgument",
+    "NotFound",
+    "OutcomeUnknown",
+    "PermissionDenied",
+    "RateLimited",
+    "ServerError",
+    "SipTrunksClient",
+    "Unauthenticated",
+    "Unavailable",
+]

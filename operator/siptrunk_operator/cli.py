@@ -1,0 +1,73 @@
+"""`siptrunk-operator run | emulator | dev`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _run_operator(args: argparse.Namespace) -> int:
+    import kopf
+
+    from siptrunk_operator.logs import configure_json_logging
+
+    configure_json_logging(verbose=args.verbose)
+    import siptrunk_operator.handlers  # noqa: F401  (registers the handlers)
+
+    kopf.run(
+        standalone=True,
+        clusterwide=not args.namespace,
+        namespaces=args.namespace or (),
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
+def _run_emulator(argv: Sequence[str]) -> int:
+    from siptrunk_operator.emulator.cli import main as emulator_main
+
+    return emulator_main(list(argv))
+
+
+def _run_dev(args: argparse.Namespace) -> int:
+    from siptrunk_operator.sandbox import run_sandbox
+
+    return run_sandbox(once=args.once, workdir=args.workdir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="siptrunk-operator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the operator against the current kubeconfig")
+    run.add_argument("-n", "--namespace", action="append", default=[],
+                     help="watch only this namespace (repeatable); default: all namespaces")
+    run.add_argument("--liveness", default=None, metavar="URL",
+                     help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    commands.add_parser("emulator", help="run the sipTrunks API emulator (see `emulator --help`)",
+                        add_help=False)
+
+    dev = commands.add_parser(
+        "dev", help="local sandbox: control plane + emulator + operator + a sample trunk"
+    )
+    dev.add_argument("--once", action="store_true",
+                     help="tear everything down after printing `kubectl get siptrunks`")
+    dev.add_argument("--workdir", default=None, help="where to keep kubeconfig and logs (default: a temp dir)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["emulator"]:
+        return _run_emulator(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return _run_operator(args)
+    return _run_dev(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

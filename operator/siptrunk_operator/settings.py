@@ -1,0 +1,52 @@
+"""Operator tunables, from `SIPTRUNK_*` environment variables (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, Field, model_validator
+
+FINALIZER = "dialogflow.siptrunk.dev/finalizer"
+ANNOTATION_PREFIX = "dialogflow.siptrunk.dev"
+
+
+class OperatorSettings(BaseModel):
+    status_tick_seconds: float = Field(
+        default=5.0, gt=0, description="How often each object compares its status with the listed trunk."
+    )
+    refresh_fast_seconds: float = Field(
+        default=10.0, gt=0,
+        description="List interval for a (project, location) while a trunk is unhealthy or just changed.",
+    )
+    refresh_slow_seconds: float = Field(
+        default=30.0, gt=0, description="List interval for a (project, location) whose trunks are healthy."
+    )
+    resync_seconds: float = Field(
+        default=600.0, gt=0, description="Mean interval between drift corrections (jittered ±25%)."
+    )
+    min_resync_seconds: float = Field(default=60.0, gt=0, description="Lower bound for the annotation.")
+    max_resync_seconds: float = Field(default=86400.0, gt=0, description="Upper bound for the annotation.")
+    error_retry_seconds: float = Field(
+        default=30.0, gt=0, description="Delay before retrying after a transient API error."
+    )
+    invalid_spec_retry_seconds: float = Field(
+        default=600.0, gt=0, description="Delay before retrying a spec the API rejected (400)."
+    )
+    permission_retry_seconds: float = Field(
+        default=120.0, gt=0, description="Delay before retrying after 401/403 (an IAM fix takes effect)."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> OperatorSettings:
+        if self.min_resync_seconds > self.max_resync_seconds:
+            raise ValueError("SIPTRUNK_MIN_RESYNC_SECONDS must not exceed SIPTRUNK_MAX_RESYNC_SECONDS")
+        return self
+
+    @classmethod
+    def from_env(cls) -> OperatorSettings:
+        values = {
+            name: os.environ[f"SIPTRUNK_{name.upper()}"]
+            for name in cls.model_fields
+            if f"SIPTRUNK_{name.upper()}" in os.environ
+        }
+        return cls.model_validate(values)

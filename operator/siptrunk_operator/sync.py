@@ -1,0 +1,266 @@
+"""Carries out one reconcile of one SipTrunk: reads, asks `reconcile` what to do, writes.
+
+The kopf handlers build a `TrunkObject`, call `Syncer.converge` or `Syncer.delete`, and turn the
+returned `Outcome` into a status patch and Events. Every decision is a call into `reconcile`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from siptrunk_operator import reconcile
+from siptrunk_operator.api import ApiError, NotFound, OutcomeUnknown, SipTrunksClient
+from siptrunk_operator.errors_policy import Verdict, classify
+from siptrunk_operator.kube import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION, KubeWriter
+from siptrunk_operator.models import SipTrunk
+from siptrunk_operator.reconcile import ConditionUpdate, ObjectRef
+from siptrunk_operator.refresher import TrunkRefresher
+from siptrunk_operator.settings import OperatorSettings
+from siptrunk_operator.spec import SipTrunkSpec
+
+Claims = Callable[[str], Sequence[ObjectRef]]
+"""Every SipTrunk object that claims a trunk name (from the kopf index)."""
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class TrunkObject:
+    """What a handler knows of one SipTrunk object."""
+
+    namespace: str
+    name: str
+    uid: str
+    created: str
+    generation: int
+    spec: SipTrunkSpec
+    annotations: Mapping[str, str]
+    status: Mapping[str, Any]
+
+    @property
+    def recorded_name(self) -> str | None:
+        """The trunk this object created or adopted; the annotation survives a lost status."""
+        return self.annotations.get(TRUNK_NAME_ANNOTATION) or self.status.get("name") or None
+
+    @property
+    def claimed_name(self) -> str | None:
+        return self.spec.adopted_name() or self.recorded_name
+
+    @property
+    def create_pending(self) -> bool:
+        return CREATE_PENDING_ANNOTATION in self.annotations
+
+    @property
+    def ref(self) -> ObjectRef:
+        established = self.annotations.get(TRUNK_NAME_ANNOTATION) == self.claimed_name
+        return ObjectRef(0 if established else 1, self.created, self.namespace, self.name)
+
+    @property
+    def ready_reason(self) -> str | None:
+        for cond in self.status.get("conditions") or []:
+            if cond.get("type") == reconcile.READY:
+                return str(cond.get("reason"))
+        return None
+
+
+@dataclass(frozen=True)
+class Event:
+    reason: str
+    message: str
+    warning: bool = False
+
+
+@dataclass
+class Outcome:
+    """The result of one reconcile: what to write into status and which Events to post."""
+
+    trunk: SipTrunk | None = None
+    conditions: list[ConditionUpdate] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    retry: Verdict | None = None
+    record_name: str | None = None
+
+    def say(self, reason: str, message: str, *, warning: bool = False) -> None:
+        self.events.append(Event(reason, message, warning))
+
+    def fail(self, verdict: Verdict, *, ready: bool | None = False) -> Outcome:
+        self.conditions.append(reconcile.synced_failed(verdict.reason, verdict.message))
+        if ready is False:
+            self.conditions.append(reconcile.ready_false(verdict.reason, verdict.message))
+        self.say(verdict.reason, verdict.message, warning=True)
+        self.retry = verdict
+        return self
+
+
+class Syncer:
+    def __init__(self, client: SipTrunksClient, kube: KubeWriter, refresher: TrunkRefresher,
+                 settings: OperatorSettings) -> None:
+        self.client, self.kube, self.refresher, self.settings = client, kube, refresher, settings
+
+    # -- converge ------------------------------------------------------------------------------
+
+    async def converge(self, obj: TrunkObject, claims: Claims, *, drift_check: bool = False) -> Outcome:
+        """Bring the trunk to spec (or, ObserveOnly, just read it). Never raises ApiError."""
+        outcome = Outcome()
+        try:
+            name = obj.claimed_name
+        except ValueError as err:  # resourceID under another parent
+            return outcome.fail(Verdict("InvalidSpec", str(err), self.settings.invalid_spec_retry_seconds))
+        action = "get"
+        try:
+            if name:
+                owner = reconcile.conflict_owner(obj.ref, [c for c in claims(name) if c.name != obj.name
+                                                            or c.namespace != obj.namespace])
+                if owner is not None:
+                    message = f"Trunk {name} is owned by SipTrunk {owner}; this object never writes to it."
+                    outcome.conditions += [reconcile.ready_false("Conflict", message),
+                                           reconcile.synced_failed("Conflict", message)]
+                    outcome.say("Conflict", message, warning=True)
+                    return outcome
+                action = "update"
+                await self._converge_existing(obj, name, outcome, drift_check=drift_check)
+            elif obj.spec.observe_only:
+                message = "ObserveOnly needs spec.resourceID to name the trunk to observe."
+                return outcome.fail(Verdict("InvalidSpec", message, self.settings.invalid_spec_retry_seconds))
+            else:
+                action = "create"
+                await self._create_or_recover(obj, claims, outcome)
+        except ApiError as err:
+            verdict = classify(err, action=action, settings=self.settings)
+            # Ready reports what is known: a failed create or a rejected patch means "not as spec";
+            # a failed read leaves the previous Ready in place (Synced=False says why).
+            return outcome.fail(verdict, ready=False if action == "create" or verdict.reason == "InvalidSpec"
+                                else None)
+        if outcome.retry is None:
+            outcome.conditions.append(reconcile.synced_ok())
+        return outcome
+
+    async def _converge_existing(self, obj: TrunkObject, name: str, outcome: Outcome, *,
+                                 drift_check: bool) -> None:
+        try:
+            trunk = await self.client.get(name)
+        except NotFound:
+            await self._missing(obj, name, outcome)
+            return
+        if obj.annotations.get(TRUNK_NAME_ANNOTATION) != name and not obj.spec.observe_only:
+            await self.kube.annotate(obj.namespace, obj.name, {TRUNK_NAME_ANNOTATION: name})
+            outcome.record_name = name
+            if obj.spec.resource_id:
+                outcome.say("Adopted", f"Adopted existing trunk {name}")
+        mask = [] if obj.spec.observe_only else reconcile.update_mask(obj.spec, trunk)
+        if mask:
+            trunk = await self.client.patch(reconcile.patch_body(obj.spec, name, mask), mask)
+            if drift_check:
+                outcome.say("DriftReverted", f"Reverted out-of-band changes to {', '.join(mask)} of {name}",
+                            warning=True)
+            else:
+                outcome.say("Updated", f"Updated {', '.join(mask)} of trunk {name}")
+        self.refresher.record(trunk)
+        self.refresher.watch(name)
+        outcome.trunk = trunk
+        outcome.conditions.append(reconcile.ready_in_sync(trunk, observe_only=obj.spec.observe_only))
+
+    async def _missing(self, obj: TrunkObject, name: str, outcome: Outcome) -> None:
+        if obj.spec.recreate_if_missing and not obj.spec.observe_only and not obj.spec.resource_id:
+            trunk = await self._create(obj, outcome)
+            outcome.say("Recreated", f"Trunk {name} was deleted outside Kubernetes; re-created it as "
+                                     f"{trunk.name} (a new name)", warning=True)
+            return
+        message = (f"Trunk {name} does not exist in the API (deleted outside Kubernetes?). It is not "
+                   "re-created; set spec.recreateIfMissing: true to re-create it, or delete this object.")
+        outcome.conditions.append(reconcile.ready_false("NotFoundInAPI", message))
+        if obj.ready_reason != "NotFoundInAPI":
+            outcome.say("NotFoundInAPI", message, warning=True)
+
+    async def _create_or_recover(self, obj: TrunkObject, claims: Claims, outcome: Outcome) -> None:
+        if obj.create_pending:
+            listed = [t async for t in self.client.list_trunks(obj.spec.project_id, obj.spec.location)]
+            owned_elsewhere = {
+                t.name for t in listed
+                if t.name and any((c.namespace, c.name) != (obj.namespace, obj.name) for c in claims(t.name))
+            }
+            recovery = reconcile.recover_create(obj.spec, listed, owned_elsewhere)
+            if recovery.ambiguous:
+                message = reconcile.ambiguous_message(obj.spec, recovery.ambiguous)
+                outcome.conditions += [reconcile.ready_false("CreateOutcomeUnknown", message),
+                                       reconcile.synced_failed("CreateOutcomeUnknown", message)]
+                outcome.say("CreateOutcomeUnknown", message, warning=True)
+                outcome.retry = Verdict("CreateOutcomeUnknown", message, self.settings.invalid_spec_retry_seconds)
+                return
+            if recovery.adopt:
+                await self.kube.annotate(obj.namespace, obj.name, {
+                    TRUNK_NAME_ANNOTATION: recovery.adopt, CREATE_PENDING_ANNOTATION: None})
+                outcome.record_name = recovery.adopt
+                outcome.say("Recovered", f"An interrupted create had made trunk {recovery.adopt}; adopted it "
+                                         "instead of creating a duplicate")
+                await self._converge_existing(obj, recovery.adopt, outcome, drift_check=False)
+                return
+        trunk = await self._create(obj, outcome)
+        outcome.say("Created", f"Created trunk {trunk.name}")
+
+    async def _create(self, obj: TrunkObject, outcome: Outcome) -> SipTrunk:
+        """Marker first (confirmed by the API server), then create, then the name; see recover_create."""
+        await self.kube.annotate(obj.namespace, obj.name, {CREATE_PENDING_ANNOTATION: utc_now()})
+        try:
+            trunk = await self.client.create(obj.spec.project_id, obj.spec.location,
+                                             reconcile.desired_trunk(obj.spec))
+        except OutcomeUnknown:
+            raise  # the marker stays: the next attempt lists the parent instead of creating again
+        except ApiError:
+            await self.kube.annotate(obj.namespace, obj.name, {CREATE_PENDING_ANNOTATION: None})
+            raise
+        assert trunk.name
+        await self.kube.annotate(obj.namespace, obj.name, {
+            TRUNK_NAME_ANNOTATION: trunk.name, CREATE_PENDING_ANNOTATION: None})
+        outcome.record_name = trunk.name
+        self.refresher.record(trunk)
+        self.refresher.watch(trunk.name)
+        outcome.trunk = trunk
+        outcome.conditions.append(reconcile.ready_in_sync(trunk))
+        return trunk
+
+    # -- delete --------------------------------------------------------------------------------
+
+    async def delete(self, obj: TrunkObject, claims: Claims) -> Outcome:
+        """Delete the trunk unless a policy says abandon; sets `retry` when the finalizer must stay."""
+        outcome = Outcome()
+        try:
+            name = obj.claimed_name
+        except ValueError:
+            name = obj.recorded_name
+        abandon_reason = await self._abandon_reason(obj, name, claims)
+        if abandon_reason:
+            outcome.say("Abandoned", abandon_reason)
+            return outcome
+        assert name is not None
+        try:
+            await self.client.delete(name)
+        except NotFound:
+            outcome.say("Deleted", f"Trunk {name} was already gone from the API")
+        except ApiError as err:
+            return outcome.fail(classify(err, action="delete", settings=self.settings), ready=None)
+        else:
+            outcome.say("Deleted", f"Deleted trunk {name}")
+        self.refresher.forget(name)
+        return outcome
+
+    async def _abandon_reason(self, obj: TrunkObject, name: str | None, claims: Claims) -> str | None:
+        if name is None:
+            return "No trunk was recorded for this object; nothing to delete in the API." \
+                if not obj.create_pending else \
+                "A create was interrupted and no trunk was recorded; nothing is deleted in the API."
+        if obj.spec.observe_only:
+            return f"ObserveOnly: trunk {name} is left in the API."
+        if obj.spec.deletion_policy.value == "Abandon":
+            return f"deletionPolicy Abandon: trunk {name} is left in the API."
+        others = [c for c in claims(name) if (c.namespace, c.name) != (obj.namespace, obj.name)]
+        if reconcile.conflict_owner(obj.ref, others) is not None:
+            return f"Trunk {name} belongs to another SipTrunk; it is left in the API."
+        if await self.kube.crd_is_being_deleted():
+            return f"The SipTrunk CRD is being deleted (uninstall): trunk {name} is left in the API."
+        return None

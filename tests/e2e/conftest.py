@@ -1,0 +1,118 @@
+"""End-to-end fixtures: a real kube-apiserver + etcd, the API emulator and the operator process."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from siptrunk_operator.emulator import EmulatorConfig, EmulatorControl, EmulatorServer
+from siptrunk_operator.localcluster.controlplane import LocalControlPlane
+from siptrunk_operator.localcluster.operator_process import OperatorProcess, write_emulator_key
+from siptrunk_operator.sandbox import install_crds
+
+pytestmark = pytest.mark.e2e
+
+FAST_OPERATOR_ENV = {
+    "SIPTRUNK_STATUS_TICK_SECONDS": "1",
+    "SIPTRUNK_REFRESH_FAST_SECONDS": "1",
+    "SIPTRUNK_REFRESH_SLOW_SECONDS": "3",
+    "SIPTRUNK_ERROR_RETRY_SECONDS": "2",
+    "SIPTRUNK_MIN_RESYNC_SECONDS": "2",
+    "SIPTRUNK_PERMISSION_RETRY_SECONDS": "3",
+    "SIPTRUNK_REQUESTS_PER_MINUTE": "6000",
+}
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[LocalControlPlane]:
+    with LocalControlPlane() as plane:
+        install_crds(plane)
+        yield plane
+
+
+@pytest.fixture(scope="session")
+def emulator_url() -> Iterator[str]:
+    server = EmulatorServer(EmulatorConfig(connect_after=1.0))
+    url = server.start_in_thread()
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def control(emulator_url: str) -> EmulatorControl:
+    return EmulatorControl(emulator_url)
+
+
+@pytest.fixture(scope="session")
+def operator_factory(
+    control_plane: LocalControlPlane, emulator_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., OperatorProcess]:
+    """Builds operator processes wired to the local control plane and the emulator (not started)."""
+    directory = tmp_path_factory.mktemp("operator")
+    key_file = write_emulator_key(directory, emulator_url, "operator@e2e.iam.gserviceaccount.com")
+
+    def build(namespaces: tuple[str, ...] = ("e2e-*",), **extra_env: str) -> OperatorProcess:
+        return OperatorProcess(
+            kubeconfig=control_plane.kubeconfig, emulator_url=emulator_url, key_file=key_file,
+            log_path=directory / f"operator-{uuid.uuid4().hex[:6]}.log",
+            extra_env={**FAST_OPERATOR_ENV, **extra_env}, namespaces=namespaces,
+        )
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def operator(operator_factory: Callable[..., OperatorProcess]) -> Iterator[OperatorProcess]:
+    """The shared operator process; its log is printed when a test fails."""
+    with operator_factory() as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def kube(control_plane: LocalControlPlane) -> k8s.CustomObjectsApi:
+    api_client = k8s_config.new_client_from_config(config_file=str(control_plane.kubeconfig))
+    return k8s.CustomObjectsApi(api_client)
+
+
+@pytest.fixture(scope="session")
+def core(control_plane: LocalControlPlane) -> k8s.CoreV1Api:
+    return k8s.CoreV1Api(k8s_config.new_client_from_config(config_file=str(control_plane.kubeconfig)))
+
+
+def _namespace(plane: LocalControlPlane, prefix: str) -> Iterator[str]:
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    plane.kubectl("create", "namespace", name)
+    yield name
+    plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(control_plane: LocalControlPlane) -> Iterator[str]:
+    """A namespace the shared `operator` watches (it watches `e2e-*`)."""
+    yield from _namespace(control_plane, "e2e")
+
+
+@pytest.fixture
+def isolated_namespace(control_plane: LocalControlPlane) -> Iterator[str]:
+    """A namespace the shared operator ignores, for tests that run operators of their own."""
+    yield from _namespace(control_plane, "iso")
+
+
+@pytest.fixture
+def project_id() -> str:
+    """A project of its own per test, so emulator assertions never see another test's trunks."""
+    return f"proj-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Attach the operator's log tail to failing end-to-end tests."""
+    outcome = yield
+    report = outcome.get_result()
+    process = item.funcargs.get("operator") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(process, OperatorProcess):
+        report.sections.append(("operator log (tail)", "\n".join(process.log_text().splitlines()[-80:])))

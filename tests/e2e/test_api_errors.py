@@ -1,0 +1,106 @@
+"""Each API error class reaches the object as a condition reason, an Event and the right retry pace."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from kubernetes import client as k8s
+
+from siptrunk_operator.emulator import EmulatorControl
+from siptrunk_operator.localcluster.controlplane import LocalControlPlane
+from siptrunk_operator.localcluster.operator_process import OperatorProcess
+from siptrunk_operator.settings import FINALIZER
+from tests.e2e.helpers import (
+    get_trunk,
+    project_trunks,
+    trunk_manifest,
+    wait_for,
+    wait_for_condition,
+    wait_for_event,
+)
+
+pytestmark = pytest.mark.e2e
+HOSTS = ["sbc1.errors.example.com"]
+
+
+def _apply(plane: LocalControlPlane, namespace: str, manifest: str) -> None:
+    plane.kubectl("apply", "-n", namespace, "-f", "-", input_text=manifest)
+
+
+def _condition(obj: dict[str, object], kind: str) -> dict[str, str]:
+    status = obj["status"]
+    assert isinstance(status, dict)
+    found: dict[str, str] = next(c for c in status["conditions"] if c["type"] == kind)
+    return found
+
+
+def test_permission_denied_on_delete_keeps_the_finalizer_and_says_why(
+    operator: OperatorProcess, control_plane: LocalControlPlane, control: EmulatorControl,
+    kube: k8s.CustomObjectsApi, core: k8s.CoreV1Api, namespace: str, project_id: str,
+) -> None:
+    _apply(control_plane, namespace, trunk_manifest("guarded", project_id, HOSTS))
+    name = wait_for_condition(kube, namespace, "guarded", "Ready", "True")["status"]["name"]
+    control.add_fault(method="DELETE", path=f"/projects/{project_id}/", action="error", status=403)
+    control_plane.kubectl("delete", "-n", namespace, "siptrunk/guarded", "--wait=false")
+
+    obj = wait_for_condition(kube, namespace, "guarded", "Synced", "False", reason="PermissionDenied")
+    assert "dialogflow.siptrunks.delete" in _condition(obj, "Synced")["message"]
+    assert FINALIZER in obj["metadata"]["finalizers"]
+    _, _, message = wait_for_event(core, namespace, "guarded", "PermissionDenied")
+    assert "dialogflow.siptrunks.delete" in message
+    assert [t["name"] for t in project_trunks(control, project_id)] == [name]
+
+    control.clear_faults()  # the IAM binding is fixed: the next retry deletes
+    wait_for(lambda: not project_trunks(control, project_id), timeout=60, message="the trunk to be deleted")
+    wait_for(lambda: _gone(kube, namespace, "guarded"), timeout=60, message="the object to disappear")
+
+
+def _gone(kube: k8s.CustomObjectsApi, namespace: str, name: str) -> bool:
+    try:
+        get_trunk(kube, namespace, name)
+    except k8s.ApiException as err:
+        return bool(err.status == 404)
+    return False
+
+
+def test_invalid_spec_is_reported_and_retried_slowly(
+    operator: OperatorProcess, control_plane: LocalControlPlane, control: EmulatorControl,
+    kube: k8s.CustomObjectsApi, namespace: str, project_id: str,
+) -> None:
+    control.add_fault(method="POST", path=f"/projects/{project_id}/", action="error", status=400,
+                      message="SipTrunk.expected_hostname is not allowlisted for this project.")
+    _apply(control_plane, namespace, trunk_manifest("rejected", project_id, HOSTS))
+    obj = wait_for_condition(kube, namespace, "rejected", "Ready", "False", reason="InvalidSpec")
+    assert "not allowlisted" in _condition(obj, "Ready")["message"]
+    assert _condition(obj, "Synced")["reason"] == "InvalidSpec"
+    time.sleep(8)
+    calls = control.requests(path_contains=f"/projects/{project_id}/")
+    assert len(calls) == 1, calls  # ≤ 10 an hour: the next try waits SIPTRUNK_INVALID_SPEC_RETRY_SECONDS
+    control.clear_faults()
+
+
+def test_permission_denied_on_create_names_the_permission(
+    operator: OperatorProcess, control_plane: LocalControlPlane, control: EmulatorControl,
+    kube: k8s.CustomObjectsApi, namespace: str, project_id: str,
+) -> None:
+    control.add_fault(method="POST", path=f"/projects/{project_id}/", action="error", status=403)
+    _apply(control_plane, namespace, trunk_manifest("forbidden", project_id, HOSTS))
+    obj = wait_for_condition(kube, namespace, "forbidden", "Ready", "False", reason="PermissionDenied")
+    assert "dialogflow.siptrunks.create" in _condition(obj, "Ready")["message"]
+    control.clear_faults()
+
+
+def test_rate_limited_create_waits_and_then_succeeds(
+    operator: OperatorProcess, control_plane: LocalControlPlane, control: EmulatorControl,
+    kube: k8s.CustomObjectsApi, namespace: str, project_id: str,
+) -> None:
+    control.add_fault(method="POST", path=f"/projects/{project_id}/", action="error", status=429,
+                      retry_delay=2.0, times=2)
+    started = time.monotonic()
+    _apply(control_plane, namespace, trunk_manifest("throttled", project_id, HOSTS))
+    wait_for_condition(kube, namespace, "throttled", "Ready", "True", timeout=60)
+    posts = control.requests(method="POST", path_contains=f"/projects/{project_id}/")
+    assert [p["status"] for p in posts] == [429, 429, 200]
+    assert time.monotonic() - started >= 4.0  # both RetryInfo delays were honoured
+    assert len(project_trunks(control, project_id)) == 1

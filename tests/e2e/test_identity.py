@@ -1,0 +1,98 @@
+"""Create is not idempotent (the API assigns the name): crashes and lost responses end with one trunk."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from kubernetes import client as k8s
+
+from siptrunk_operator.emulator import EmulatorControl
+from siptrunk_operator.kube import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION
+from siptrunk_operator.localcluster.controlplane import LocalControlPlane
+from siptrunk_operator.localcluster.operator_process import OperatorProcess
+from tests.e2e.helpers import (
+    events_for,
+    get_trunk,
+    project_trunks,
+    trunk_manifest,
+    wait_for,
+    wait_for_condition,
+    wait_for_event,
+)
+
+pytestmark = pytest.mark.e2e
+HOSTS = ["sbc1.identity.example.com"]
+
+
+def test_sigkill_between_create_and_recording_ends_with_one_trunk(
+    operator_factory: Callable[..., OperatorProcess], control_plane: LocalControlPlane,
+    control: EmulatorControl, kube: k8s.CustomObjectsApi, core: k8s.CoreV1Api, isolated_namespace: str,
+    project_id: str,
+) -> None:
+    namespace = isolated_namespace
+    # The emulator holds the create for 3 s before committing it; the operator dies meanwhile,
+    # after its POST reached the emulator and before it could record the name.
+    control.add_fault(method="POST", path=f"/projects/{project_id}/", action="latency", latency=3.0, times=1)
+    first = operator_factory(namespaces=("iso-*",))
+    first.start()
+    try:
+        control_plane.kubectl("apply", "-n", namespace, "-f", "-",
+                              input_text=trunk_manifest("crashy", project_id, HOSTS, "Crashy"))
+        wait_for(lambda: control.requests(method="POST", path_contains=f"/projects/{project_id}/")
+                 or CREATE_PENDING_ANNOTATION in get_trunk(kube, namespace, "crashy")["metadata"].get(
+                     "annotations", {}), message="the create to be in flight")
+        time.sleep(1.0)
+    finally:
+        first.stop(hard=True)
+    wait_for(lambda: len(project_trunks(control, project_id)) == 1, timeout=15,
+             message="the interrupted create to commit in the emulator")
+    annotations = get_trunk(kube, namespace, "crashy")["metadata"].get("annotations", {})
+    assert CREATE_PENDING_ANNOTATION in annotations and TRUNK_NAME_ANNOTATION not in annotations
+
+    with operator_factory(namespaces=("iso-*",)):
+        obj = wait_for_condition(kube, namespace, "crashy", "Ready", "True")
+        (trunk,) = project_trunks(control, project_id)
+        assert obj["status"]["name"] == trunk["name"]
+        assert obj["metadata"]["annotations"][TRUNK_NAME_ANNOTATION] == trunk["name"]
+        assert CREATE_PENDING_ANNOTATION not in obj["metadata"]["annotations"]
+        wait_for_event(core, namespace, "crashy", "Recovered")
+        time.sleep(2)
+        assert len(project_trunks(control, project_id)) == 1
+        assert len(control.requests(method="POST", path_contains=f"/projects/{project_id}/")) == 1
+        control_plane.kubectl("delete", "-n", namespace, "siptrunk/crashy", "--timeout=60s", timeout=90)
+
+
+def test_lost_create_response_ends_with_one_trunk(
+    operator: OperatorProcess, control_plane: LocalControlPlane, control: EmulatorControl,
+    kube: k8s.CustomObjectsApi, core: k8s.CoreV1Api, namespace: str, project_id: str,
+) -> None:
+    control.add_fault(method="POST", path=f"/projects/{project_id}/", action="lost_response", times=1)
+    control_plane.kubectl("apply", "-n", namespace, "-f", "-",
+                          input_text=trunk_manifest("lossy", project_id, HOSTS, "Lossy"))
+    obj = wait_for_condition(kube, namespace, "lossy", "Ready", "True")
+    (trunk,) = project_trunks(control, project_id)
+    assert obj["status"]["name"] == trunk["name"]
+    wait_for_event(core, namespace, "lossy", "Recovered")
+    reasons = [event[1] for event in events_for(core, namespace, "lossy")]
+    assert "CreateOutcomeUnknown" in reasons
+    assert len(control.requests(method="POST", path_contains=f"/projects/{project_id}/")) == 1
+    assert len(project_trunks(control, project_id)) == 1
+
+
+def test_identity_survives_a_lost_status(
+    operator: OperatorProcess, control_plane: LocalControlPlane, control: EmulatorControl,
+    kube: k8s.CustomObjectsApi, namespace: str, project_id: str,
+) -> None:
+    """A status wiped (backup and restore) does not make the operator create a second trunk."""
+    control_plane.kubectl("apply", "-n", namespace, "-f", "-",
+                          input_text=trunk_manifest("restored", project_id, HOSTS, "Restored"))
+    obj = wait_for_condition(kube, namespace, "restored", "Ready", "True")
+    name = obj["status"]["name"]
+    control_plane.kubectl("patch", "-n", namespace, "siptrunk/restored", "--subresource=status",
+                          "--type=merge", "-p", '{"status": null}')
+    control_plane.kubectl("annotate", "-n", namespace, "siptrunk/restored", "touch=1")
+    wait_for(lambda: get_trunk(kube, namespace, "restored").get("status", {}).get("name") == name,
+             message="the status to be rebuilt from the annotation")
+    assert [t["name"] for t in project_trunks(control, project_id)] == [name]

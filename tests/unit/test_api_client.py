@@ -1,0 +1,362 @@
+# mypy: disable-error-code="no-untyped-call"
+"""What the client puts on the wire: hosts, paths, headers, bodies, pagination; and its settings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+import pytest
+from google.oauth2.credentials import Credentials
+
+from siptrunk_operator import __version__
+from siptrunk_operator.api import ClientSettings, SipTrunksClient
+from siptrunk_operator.api.routing import api_host, endpoint_for, request_params
+from siptrunk_operator.models import CertFile, Connection, ConnectionState, SipTrunk
+
+pytestmark = pytest.mark.anyio
+TOKEN = "ya29.unit-test-token"
+NAME = "projects/my-proj/locations/europe-west3/sipTrunks/JxN1ndLCR9OJvgrDlc32_Q"
+
+
+class Recorder:
+    def __init__(self, respond: Callable[[httpx.Request], Any] | None = None) -> None:
+        self.requests: list[httpx.Request] = []
+        self.respond = respond or (lambda request: {"name": NAME, "expectedHostname": ["a.example.com"]})
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return httpx.Response(200, json=self.respond(request))
+
+    @property
+    def last(self) -> httpx.Request:
+        return self.requests[-1]
+
+
+def make_client(recorder: Recorder, **settings: Any) -> SipTrunksClient:
+    return SipTrunksClient(
+        ClientSettings(requests_per_minute=0, **settings),
+        credentials=Credentials(token=TOKEN),
+        transport=httpx.MockTransport(recorder),
+    )
+
+
+# -- hosts and URLs -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("location", "host"),
+    [("global", "dialogflow.googleapis.com"), ("europe-west3", "europe-west3-dialogflow.googleapis.com")],
+)
+def test_api_host(location: str, host: str) -> None:
+    assert api_host(location) == host
+    assert endpoint_for(location).base_url == f"https://{host}"
+    assert endpoint_for(location).host_header == {}
+
+
+def test_emulator_endpoint_keeps_real_host() -> None:
+    endpoint = endpoint_for("europe-west1", "http://127.0.0.1:8085/")
+    assert endpoint.base_url == "http://127.0.0.1:8085"
+    assert endpoint.host_header == {"Host": "europe-west1-dialogflow.googleapis.com"}
+
+
+@pytest.mark.parametrize("location", ["", "Global", "evil.com/x", "us central", "a" * 80])
+def test_bad_locations_rejected(location: str) -> None:
+    with pytest.raises(ValueError, match="location"):
+        api_host(location)
+
+
+@pytest.mark.parametrize(
+    ("settings", "location", "url", "host"),
+    [
+        ({}, "global", "https://dialogflow.googleapis.com/v2/projects/p/locations/global/sipTrunks", None),
+        (
+            {"api_version": "v2beta1"},
+            "europe-west3",
+            "https://europe-west3-dialogflow.googleapis.com/v2beta1/projects/p/locations/europe-west3/sipTrunks",
+            None,
+        ),
+        (
+            {"emulator_url": "http://127.0.0.1:8085"},
+            "europe-west3",
+            "http://127.0.0.1:8085/v2/projects/p/locations/europe-west3/sipTrunks",
+            "europe-west3-dialogflow.googleapis.com",
+        ),
+        (
+            {"emulator_url": "http://127.0.0.1:8085"},
+            "global",
+            "http://127.0.0.1:8085/v2/projects/p/locations/global/sipTrunks",
+            "dialogflow.googleapis.com",
+        ),
+    ],
+)
+async def test_url_and_host(settings: dict[str, Any], location: str, url: str, host: str | None) -> None:
+    recorder = Recorder(lambda _: {})
+    async with make_client(recorder, **settings) as client:
+        assert [t async for t in client.list_trunks("p", location)] == []
+    request = recorder.last
+    assert str(request.url.copy_with(query=None)) == url
+    assert request.headers["host"] == (host or request.url.host)
+
+
+async def test_one_pool_per_host() -> None:
+    recorder = Recorder()
+    async with make_client(recorder) as client:
+        await client.get("projects/p/locations/global/sipTrunks/a")
+        await client.get("projects/p/locations/global/sipTrunks/b")
+        await client.get("projects/p/locations/europe-west3/sipTrunks/c")
+        assert sorted(client._pools) == [
+            "dialogflow.googleapis.com",
+            "europe-west3-dialogflow.googleapis.com",
+        ]
+    assert client._pools == {}
+
+
+async def test_explicit_host_header_really_goes_on_the_wire() -> None:
+    """httpx must send our Host header, not one derived from the emulator URL."""
+    heads: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        body = b'{"sipTrunks": [], "nextPageToken": ""}'
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body))
+        writer.write(body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        settings = ClientSettings(emulator_url=f"http://127.0.0.1:{port}", requests_per_minute=0)
+        async with SipTrunksClient(settings, credentials=Credentials(token=TOKEN)) as client:
+            assert [t async for t in client.list_trunks("p", "europe-west3")] == []
+    finally:
+        server.close()
+        await server.wait_closed()
+    lines = heads[0].decode().split("\r\n")
+    assert lines[0].startswith("GET /v2/projects/p/locations/europe-west3/sipTrunks?")
+    assert [line for line in lines if line.lower().startswith("host:")] == [
+        "Host: europe-west3-dialogflow.googleapis.com"
+    ]
+
+
+# -- headers and bodies ---------------------------------------------------------------------------
+
+
+def test_request_params_encoding() -> None:
+    assert request_params(parent="projects/p/locations/l") == "parent=projects/p/locations/l"
+    assert request_params(sip_trunk__name="projects/p x/a&b") == "sip_trunk.name=projects/p%20x/a%26b"
+
+
+@pytest.mark.parametrize("quota_project", [None, "billing-proj"])
+async def test_common_headers(quota_project: str | None) -> None:
+    recorder = Recorder()
+    async with make_client(recorder, quota_project=quota_project) as client:
+        await client.get(NAME)
+    headers = recorder.last.headers
+    assert headers["authorization"] == f"Bearer {TOKEN}"
+    assert headers["x-goog-request-params"] == f"name={NAME}"
+    assert f"siptrunk-operator/{__version__}" in headers["user-agent"]
+    assert f"siptrunk-operator/{__version__}" in headers["x-goog-api-client"]
+    assert headers["x-goog-api-client"].startswith("gl-python/")
+    assert headers.get("x-goog-user-project") == quota_project
+    assert "content-type" not in headers  # no body on GET
+
+
+async def test_settings_quota_project_overrides_the_credentials_one() -> None:
+    recorder = Recorder()
+    credentials = Credentials(token=TOKEN, quota_project_id="from-adc")
+    settings = ClientSettings(requests_per_minute=0, quota_project="from-settings")
+    async with SipTrunksClient(settings, credentials=credentials, transport=httpx.MockTransport(recorder)) as client:
+        await client.get(NAME)
+    assert recorder.last.headers["x-goog-user-project"] == "from-settings"
+
+
+async def test_create_request() -> None:
+    recorder = Recorder()
+    trunk = SipTrunk(
+        name="projects/x/locations/y/sipTrunks/ignored",
+        expected_hostname=["a.example.com"],
+        display_name="Main SBC",
+        google_root_cert_file=CertFile.EXTERNAL_PRIVATE_CA,
+        connections=[Connection(connection_id="c1", state=ConnectionState.CONNECTED)],
+    )
+    async with make_client(recorder) as client:
+        created = await client.create("my-proj", "europe-west3", trunk)
+    request = recorder.last
+    assert created.name == NAME
+    assert request.method == "POST"
+    assert request.url.path == "/v2/projects/my-proj/locations/europe-west3/sipTrunks"
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["x-goog-request-params"] == "parent=projects/my-proj/locations/europe-west3"
+    assert json.loads(request.content) == {
+        "expectedHostname": ["a.example.com"],
+        "displayName": "Main SBC",
+        "googleRootCertFile": 5,
+    }
+    assert request.url.params["$alt"] == "json;enum-encoding=int"
+
+
+async def test_patch_request() -> None:
+    recorder = Recorder()
+    trunk = SipTrunk(name=NAME, expected_hostname=["b.example.com"], display_name="new")
+    async with make_client(recorder) as client:
+        await client.patch(trunk, ["display_name", "expectedHostname"])
+    request = recorder.last
+    assert request.method == "PATCH"
+    assert request.url.path == f"/v2/{NAME}"
+    assert b"updateMask=displayName%2CexpectedHostname" in request.url.query
+    assert unquote(request.url.params["updateMask"]) == "displayName,expectedHostname"
+    assert request.headers["x-goog-request-params"] == f"sip_trunk.name={NAME}"
+    assert json.loads(request.content) == {
+        "name": NAME,
+        "expectedHostname": ["b.example.com"],
+        "displayName": "new",
+    }
+
+
+@pytest.mark.parametrize("mask", [[], ["name"], ["connections"], ["bogus"]])
+async def test_patch_rejects_bad_masks(mask: list[str]) -> None:
+    recorder = Recorder()
+    async with make_client(recorder) as client:
+        with pytest.raises(ValueError, match="update_mask"):
+            await client.patch(SipTrunk(name=NAME), mask)
+        with pytest.raises(TypeError):
+            await client.patch(SipTrunk(name=NAME), "displayName")
+        with pytest.raises(ValueError, match="name"):
+            await client.patch(SipTrunk(), ["displayName"])
+    assert recorder.requests == []
+
+
+async def test_delete_and_get_requests() -> None:
+    recorder = Recorder(lambda request: {} if request.method == "DELETE" else {"name": NAME})
+    async with make_client(recorder) as client:
+        await client.delete(NAME)
+        assert recorder.last.method == "DELETE"
+        assert recorder.last.url.path == f"/v2/{NAME}"
+        assert (await client.get(NAME)).name == NAME
+        assert recorder.last.method == "GET"
+
+
+async def test_delete_tolerates_an_empty_body() -> None:
+    async with SipTrunksClient(
+        ClientSettings(requests_per_minute=0),
+        credentials=Credentials(token=TOKEN),
+        transport=httpx.MockTransport(lambda _: httpx.Response(200)),
+    ) as client:
+        await client.delete(NAME)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "projects/p/locations/global/sipTrunks/a?b",
+        "projects/p/locations/global/sipTrunks/a%2F..",
+        "projects/p#/locations/global/sipTrunks/a",
+        "projects/p/locations/evil.com/sipTrunks/a",
+        "sipTrunks/a",
+    ],
+)
+async def test_names_that_would_escape_the_path_are_rejected(name: str) -> None:
+    recorder = Recorder()
+    async with make_client(recorder) as client:
+        with pytest.raises(ValueError, match=r"invalid|not a SipTrunk"):
+            await client.get(name)
+    assert recorder.requests == []
+
+
+async def test_list_pages_and_trunks() -> None:
+    pages = {
+        "": {"sipTrunks": [{"name": f"{NAME}1"}, {"name": f"{NAME}2"}], "nextPageToken": "t1"},
+        "t1": {"sipTrunks": [{"name": f"{NAME}3"}], "nextPageToken": "t2"},
+        "t2": {"nextPageToken": ""},
+    }
+    recorder = Recorder(lambda request: pages[request.url.params.get("pageToken", "")])
+    async with make_client(recorder) as client:
+        got = [(len(trunks), token) async for trunks, token in client.list_pages("p", "global", page_size=2)]
+        names = [t.name async for t in client.list_trunks("p", "global", page_size=2)]
+    assert got == [(2, "t1"), (1, "t2"), (0, "")]
+    assert names == [f"{NAME}1", f"{NAME}2", f"{NAME}3"]
+    params = [dict(r.url.params) for r in recorder.requests[:3]]
+    assert [p.get("pageToken") for p in params] == [None, "t1", "t2"]
+    assert {p["pageSize"] for p in params} == {"2"}
+    assert recorder.last.headers["x-goog-request-params"] == "parent=projects/p/locations/global"
+
+
+async def test_list_stops_on_a_repeated_page_token() -> None:
+    recorder = Recorder(lambda _: {"sipTrunks": [], "nextPageToken": "same"})
+    async with make_client(recorder) as client:
+        with pytest.raises(Exception, match="same page token"):
+            async for _ in client.list_pages("p", "global", page_token="same"):
+                pass
+
+
+async def test_list_rejects_negative_page_size() -> None:
+    async with make_client(Recorder()) as client:
+        with pytest.raises(ValueError, match="page_size"):
+            await anext(client.list_pages("p", "global", page_size=-1))
+
+
+async def test_closed_client_refuses_calls() -> None:
+    client = make_client(Recorder())
+    await client.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.get(NAME)
+
+
+# -- settings -------------------------------------------------------------------------------------
+
+
+def test_settings_defaults() -> None:
+    settings = ClientSettings()
+    assert settings.api_version == "v2"
+    assert settings.emulator_url is None
+    assert (settings.timeout_seconds, settings.deadline_seconds) == (30.0, 120.0)
+    assert (settings.initial_backoff, settings.max_backoff, settings.max_server_error_retries) == (
+        1.0,
+        32.0,
+        2,
+    )
+    assert settings.requests_per_minute == 60.0
+
+
+def test_settings_from_env(tmp_path: Path) -> None:
+    key = tmp_path / "key.json"
+    env = {
+        "SIPTRUNK_API_VERSION": "v2beta1",
+        "SIPTRUNK_API_EMULATOR_URL": "http://127.0.0.1:8085/",
+        "GOOGLE_APPLICATION_CREDENTIALS": str(key),
+        "SIPTRUNK_QUOTA_PROJECT": "billing",
+        "SIPTRUNK_REQUESTS_PER_MINUTE": "30",
+        "UNRELATED": "x",
+    }
+    settings = ClientSettings.from_env(env, timeout_seconds=5)
+    assert settings.api_version == "v2beta1"
+    assert settings.emulator_url == "http://127.0.0.1:8085"
+    assert settings.credentials_file == key
+    assert settings.quota_project == "billing"
+    assert settings.requests_per_minute == 30.0
+    assert settings.timeout_seconds == 5
+    assert ClientSettings.from_env({}) == ClientSettings()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"api_version": "v3"}, {"emulator_url": "127.0.0.1:8085"}, {"timeout_seconds": 0}, {"surprise": 1}],
+)
+def test_settings_validation(values: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - pydantic.ValidationError
+        ClientSettings(**values)
+
+
+def test_settings_never_show_inline_credentials() -> None:
+    secret = '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----SECRETKEY"}'
+    settings = ClientSettings(credentials_json=secret)
+    for rendered in (repr(settings), str(settings), f"{settings}"):
+        assert "SECRETKEY" not in rendered
+        assert "credentials_json" not in rendered
