@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint controlplane clean
+.PHONY: dev test lint bench controlplane clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ dev: $(STAMP) controlplane
 ## The whole test suite (unit, API, end to end, reliability) on a real control plane.
 test: $(STAMP) controlplane
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Benchmarks print figures (ratios against a baseline run in the same process); they assert nothing.
+bench: $(STAMP)
+	$(BIN)/python tests/benchmarks/refresh_cost.py --trunks 1000
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests

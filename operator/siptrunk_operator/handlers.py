@@ -73,13 +73,14 @@ def _claims(index: kopf.Index[str, ObjectRef]) -> Claims:
 
 @kopf.index(*RESOURCE)
 def trunk_claims(body: kopf.Body, **_: Any) -> dict[str, ObjectRef] | None:
-    """trunk name -> the SipTrunk objects claiming it (resourceID, annotation or status)."""
+    """trunk name -> the SipTrunk objects owning it (resourceID, annotation or status).
+    ObserveOnly objects only read, so they own nothing and never conflict."""
     try:
         obj = _object(body)
         name = obj.claimed_name
     except (kopf.PermanentError, ValueError):
         return None
-    return {name: obj.ref} if name else None
+    return {name: obj.ref} if name and not obj.spec.observe_only else None
 
 
 def _write(outcome: Outcome, obj: TrunkObject, body: kopf.Body, patch: kopf.Patch) -> None:

@@ -114,8 +114,8 @@ class Syncer:
         action = "get"
         try:
             if name:
-                owner = reconcile.conflict_owner(obj.ref, [c for c in claims(name) if c.name != obj.name
-                                                            or c.namespace != obj.namespace])
+                others = [c for c in claims(name) if (c.namespace, c.name) != (obj.namespace, obj.name)]
+                owner = None if obj.spec.observe_only else reconcile.conflict_owner(obj.ref, others)
                 if owner is not None:
                     message = f"Trunk {name} is owned by SipTrunk {owner}; this object never writes to it."
                     outcome.conditions += [reconcile.ready_false("Conflict", message),

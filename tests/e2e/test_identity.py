@@ -13,6 +13,8 @@ from siptrunk_operator.kube import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTAT
 from siptrunk_operator.localcluster.controlplane import LocalControlPlane
 from siptrunk_operator.localcluster.operator_process import OperatorProcess
 from tests.e2e.helpers import (
+    api_writes,
+    create_in_api,
     events_for,
     get_trunk,
     project_trunks,
@@ -96,3 +98,40 @@ def test_identity_survives_a_lost_status(
     wait_for(lambda: get_trunk(kube, namespace, "restored").get("status", {}).get("name") == name,
              message="the status to be rebuilt from the annotation")
     assert [t["name"] for t in project_trunks(control, project_id)] == [name]
+
+
+def _interrupted(manifest: str) -> str:
+    """A manifest as left by a crash mid-create: the pending marker and no recorded name."""
+    return manifest.replace("metadata:\n", f"metadata:\n  annotations:\n    {CREATE_PENDING_ANNOTATION}: "
+                                           "'2026-11-27T00:00:00Z'\n", 1)
+
+
+def test_interrupted_create_with_several_matches_stops_and_says_how_to_resolve(
+    operator: OperatorProcess, control_plane: LocalControlPlane, control: EmulatorControl, emulator_url: str,
+    kube: k8s.CustomObjectsApi, core: k8s.CoreV1Api, namespace: str, project_id: str,
+) -> None:
+    first = create_in_api(emulator_url, project_id, HOSTS, "Twin")
+    second = create_in_api(emulator_url, project_id, HOSTS, "Twin")
+    control.clear_requests()
+    control_plane.kubectl("apply", "-n", namespace, "-f", "-",
+                          input_text=_interrupted(trunk_manifest("twin", project_id, HOSTS, "Twin")))
+    obj = wait_for_condition(kube, namespace, "twin", "Ready", "False", reason="CreateOutcomeUnknown")
+    ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+    assert first["name"] in ready["message"] and second["name"] in ready["message"]
+    assert "spec.resourceID" in ready["message"]
+    wait_for_event(core, namespace, "twin", "CreateOutcomeUnknown")
+    assert api_writes(control, project_id) == []
+    assert len(project_trunks(control, project_id)) == 2
+
+
+def test_interrupted_create_with_no_match_creates_once(
+    operator: OperatorProcess, control_plane: LocalControlPlane, control: EmulatorControl, emulator_url: str,
+    kube: k8s.CustomObjectsApi, namespace: str, project_id: str,
+) -> None:
+    create_in_api(emulator_url, project_id, ["other.example.com"], "Not a match")
+    control_plane.kubectl("apply", "-n", namespace, "-f", "-",
+                          input_text=_interrupted(trunk_manifest("fresh", project_id, HOSTS, "Fresh")))
+    obj = wait_for_condition(kube, namespace, "fresh", "Ready", "True")
+    assert len(project_trunks(control, project_id)) == 2
+    assert [w["method"] for w in api_writes(control, project_id)] == ["POST", "POST"]
+    assert CREATE_PENDING_ANNOTATION not in obj["metadata"]["annotations"]

@@ -8,7 +8,15 @@ from kubernetes import client as k8s
 from siptrunk_operator.emulator import EmulatorControl
 from siptrunk_operator.localcluster.controlplane import LocalControlPlane
 from siptrunk_operator.localcluster.operator_process import OperatorProcess
-from tests.e2e.helpers import condition, get_trunk, project_trunks, trunk_manifest, wait_for
+from tests.e2e.helpers import (
+    condition,
+    events_for,
+    get_trunk,
+    project_trunks,
+    trunk_manifest,
+    wait_for,
+    wait_for_event,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +48,7 @@ def _ready_and_connected(kube: k8s.CustomObjectsApi, namespace: str, name: str) 
 
 def test_create_update_delete(
     operator: OperatorProcess, control_plane: LocalControlPlane, control: EmulatorControl,
-    kube: k8s.CustomObjectsApi, namespace: str, project_id: str,
+    kube: k8s.CustomObjectsApi, core: k8s.CoreV1Api, namespace: str, project_id: str,
 ) -> None:
     manifest = trunk_manifest("carrier", project_id, HOSTNAMES, "Carrier A")
     _apply(control_plane, namespace, manifest)
@@ -85,9 +93,13 @@ def test_create_update_delete(
     wait_for(lambda: get_trunk(kube, namespace, "carrier")["status"]["observedGeneration"] == 2,
              message="observedGeneration 2")
 
-    # Re-applying the same manifest writes nothing at all.
+    _, _, message = wait_for_event(core, namespace, "carrier", "Updated")
+    assert "displayName" in message
+
+    # Re-applying the same manifest, or the hostnames in another order, writes nothing at all.
     control.clear_requests()
     _apply(control_plane, namespace, trunk_manifest("carrier", project_id, HOSTNAMES, "Carrier A (new)"))
+    _apply(control_plane, namespace, trunk_manifest("carrier", project_id, HOSTNAMES[::-1], "Carrier A (new)"))
     wait_for(lambda: len(control.requests(path_contains=f"/projects/{project_id}/")) >= 2, timeout=15,
              message="at least one refresh round trip after the re-apply")
     assert _writes(control, project_id) == []
@@ -96,6 +108,8 @@ def test_create_update_delete(
     control_plane.kubectl("delete", "-n", namespace, "siptrunk/carrier", "--timeout=60s", timeout=90)
     assert project_trunks(control, project_id) == []
     assert [w["method"] for w in _writes(control, project_id)] == ["DELETE"]
+    reasons = [event[1] for event in events_for(core, namespace, "carrier")]
+    assert {"Created", "Updated", "Deleted"} <= set(reasons)
 
 
 def test_explain_shows_descriptions(control_plane: LocalControlPlane) -> None:

@@ -99,7 +99,12 @@ def test_second_owner_gets_conflict_and_never_writes(
     obj = wait_for_condition(kube, namespace, "second", "Ready", "False", reason="Conflict")
     ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
     assert f"{namespace}/first" in ready["message"]
-    control_plane.kubectl("delete", "-n", namespace, "siptrunk/second", "--timeout=60s", timeout=90)
+    # A reader is not an owner: ObserveOnly on the same trunk sees it without conflict.
+    _apply(control_plane, namespace, trunk_manifest("reader", project_id, HOSTS, resourceID=existing["name"],
+                                                     managementPolicy="ObserveOnly"))
+    wait_for_condition(kube, namespace, "reader", "Ready", "True", reason="Observed")
+    control_plane.kubectl("delete", "-n", namespace, "siptrunk/second", "siptrunk/reader", "--timeout=60s",
+                          timeout=90)
     assert api_writes(control, project_id) == []
     (trunk,) = project_trunks(control, project_id)
     assert trunk["displayName"] == "Shared"
