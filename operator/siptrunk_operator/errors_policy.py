@@ -50,7 +50,9 @@ def classify(err: ApiError, *, action: str, settings: OperatorSettings) -> Verdi
         return Verdict("RateLimited", f"Quota exhausted during the {action}: {err}",
                        max(err.retry_delay or 0.0, settings.error_retry_seconds))
     if isinstance(err, OutcomeUnknown):
-        return Verdict("CreateOutcomeUnknown" if action == "create" else "OutcomeUnknown",
-                       f"The {action} may or may not have happened: {err}", settings.error_retry_seconds)
+        # Transient: the next attempt lists the parent to find out (CreateOutcomeUnknown is the
+        # stalled case where that listing is ambiguous).
+        return Verdict("OutcomeUnknown", f"The {action} may or may not have happened: {err}",
+                       settings.error_retry_seconds)
     return Verdict("APIUnavailable", f"Transient API error during the {action}: {err}",
                    settings.error_retry_seconds)

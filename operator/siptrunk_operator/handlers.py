@@ -1,4 +1,8 @@
-"""kopf wiring only: build a TrunkObject, call the Syncer, write its Outcome as status + Events."""
+"""kopf wiring only: build a TrunkObject, call the Syncer, write its Outcome as status + Events.
+
+One lock per object serialises the change handlers and the status timer, so their status writes
+(merge patches that replace the conditions list) never undo each other.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import defaultdict
 from typing import Any, cast
 
 import kopf
@@ -23,27 +28,47 @@ from siptrunk_operator.sync import Claims, Outcome, Syncer, TrunkObject, utc_now
 
 SETTINGS = OperatorSettings.from_env()
 RESOURCE = (GROUP, VERSION, PLURAL)
+_LOG = logging.getLogger(__name__)
+
+
+def _start_refresher(memo: Any) -> None:
+    """Run the list refresher; if it ever dies, log why and start it again."""
+    task = asyncio.create_task(memo.syncer.refresher.run(), name="trunk-refresher")
+
+    def restart(done: asyncio.Task[None]) -> None:
+        if done.cancelled() or memo.stopping:
+            return
+        _LOG.error("the trunk refresher stopped (%r); restarting it", done.exception())
+        _start_refresher(memo)
+
+    task.add_done_callback(restart)
+    memo.refresher_task = task
 
 
 @kopf.on.startup()
-async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING  # Events are posted explicitly, not from log lines
+    settings.posting.default_backoffs = (1, 2, 4)  # best effort: a terminating namespace refuses them
     client = SipTrunksClient(ClientSettings.from_env())
     refresher = TrunkRefresher(
         client, fast_seconds=SETTINGS.refresh_fast_seconds, slow_seconds=SETTINGS.refresh_slow_seconds
     )
     memo.syncer = Syncer(client, KubeWriter(), refresher, SETTINGS)
-    memo.refresher_task = asyncio.create_task(refresher.run(), name="trunk-refresher")
-    memo.last_sync = {}
+    memo.last_sync = {}  # uid -> monotonic time of the last full reconcile (resync clock)
+    memo.handled_at = {}  # uid -> monotonic time a change handler last wrote status
+    memo.locks = defaultdict(asyncio.Lock)
+    memo.stopping = False
+    _start_refresher(memo)
 
 
 @kopf.on.cleanup()
-async def stop(memo: kopf.Memo, **_: Any) -> None:
+async def stop(memo: Any, **_: Any) -> None:
+    memo.stopping = True
     task: asyncio.Task[None] | None = getattr(memo, "refresher_task", None)
     if task is not None:
         task.cancel()
@@ -83,21 +108,28 @@ def trunk_claims(body: kopf.Body, **_: Any) -> dict[str, ObjectRef] | None:
     return {name: obj.ref} if name and not obj.spec.observe_only else None
 
 
-def _write(outcome: Outcome, obj: TrunkObject, body: kopf.Body, patch: kopf.Patch) -> None:
-    """Status patch + Events for an Outcome; raises TemporaryError when it asks for a retry."""
+def _write(outcome: Outcome, obj: TrunkObject, body: kopf.Body, patch: kopf.Patch, *, generation: int) -> None:
+    """Status patch + Events for an Outcome; raises TemporaryError when it asks for a retry.
+
+    `generation` is the one this outcome reflects: the object's for a change handler, the last
+    handled one for the timer (which must not claim to have processed a newer spec).
+    """
     now = utc_now()
     updates = list(outcome.conditions)
     if outcome.trunk is not None:
         patch.status.update(health.observed_status(outcome.trunk))
         updates += health.health_conditions(outcome.trunk)
         _post_transitions(obj, outcome.trunk, body)
+    elif outcome.trunk_missing:
+        patch.status.update(health.CLEARED_WHEN_MISSING)
     if outcome.record_name:
         patch.status["name"] = outcome.record_name
     if outcome.retry is None and outcome.trunk is not None:
         patch.status["lastSyncTime"] = now
-    patch.status["observedGeneration"] = obj.generation
+    patch.status["observedGeneration"] = generation
+    merged = reconcile.merge_conditions(obj.status.get("conditions"), updates, generation=generation, now=now)
     patch.status["conditions"] = reconcile.merge_conditions(
-        obj.status.get("conditions"), updates, generation=obj.generation, now=now
+        merged, reconcile.progress_conditions(merged), generation=generation, now=now
     )
     for event in outcome.events:
         kopf.event(body, type="Warning" if event.warning else "Normal", reason=event.reason,
@@ -119,6 +151,10 @@ def _settled(obj: TrunkObject) -> bool:
         and obj.ready_reason in ("UpToDate", "Observed") and not obj.create_pending
 
 
+def _ready_condition(obj: TrunkObject) -> dict[str, Any] | None:
+    return next((c for c in obj.status.get("conditions") or [] if c.get("type") == reconcile.READY), None)
+
+
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
@@ -128,9 +164,10 @@ async def sync_trunk(body: kopf.Body, patch: kopf.Patch, memo: Any, reason: str,
     if reason == kopf.Reason.RESUME and _settled(obj):
         syncer.refresher.watch(str(obj.recorded_name))  # no API call on restart for settled objects
         return
-    outcome = await syncer.converge(obj, _claims(kwargs["trunk_claims"]))
-    memo.last_sync[obj.uid] = time.monotonic()
-    _write(outcome, obj, body, patch)
+    async with memo.locks[obj.uid]:
+        outcome = await syncer.converge(obj, _claims(kwargs["trunk_claims"]))
+        memo.last_sync[obj.uid] = memo.handled_at[obj.uid] = time.monotonic()
+    _write(outcome, obj, body, patch, generation=obj.generation)
 
 
 def _resync_due(obj: TrunkObject, memo: Any) -> bool:
@@ -148,29 +185,46 @@ def _resync_due(obj: TrunkObject, memo: Any) -> bool:
             initial_delay=lambda **_: random.uniform(0, SETTINGS.status_tick_seconds))
 async def refresh_status(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
     """Mirror the listed trunk into status; at resync time, correct drift. No API call of its own
-    unless the trunk vanished from the listing or drifted."""
+    unless the trunk vanished from the listing, drifted, or the listing keeps failing."""
     obj = _object(body)
-    if body.get("metadata", {}).get("deletionTimestamp") or not obj.status.get("name"):
+    lock: asyncio.Lock = memo.locks[obj.uid]
+    # A handler running, or one that wrote moments ago (its patch may not be in `body` yet), wins.
+    recent = time.monotonic() - memo.handled_at.get(obj.uid, -1e9) < max(3.0, 2 * SETTINGS.status_tick_seconds)
+    if body.get("metadata", {}).get("deletionTimestamp") or not obj.status.get("name") or lock.locked() or recent:
         return
-    syncer: Syncer = memo.syncer
     try:
         name = obj.claimed_name
     except ValueError:
         return
-    if not name or obj.ready_reason in ("Conflict", "CreateOutcomeUnknown"):
+    if not name or obj.ready_reason in ("Conflict", "CreateOutcomeUnknown", "ExistingTrunkFound", "InvalidSpec"):
         return
+    async with lock:
+        await _refresh_one(obj, name, body, patch, memo, _claims(kwargs["trunk_claims"]))
+
+
+async def _refresh_one(obj: TrunkObject, name: str, body: kopf.Body, patch: kopf.Patch, memo: Any,
+                       claims: Claims) -> None:
+    syncer: Syncer = memo.syncer
+    generation = int(obj.status.get("observedGeneration") or 0)
     syncer.refresher.watch(name)
-    observation = syncer.refresher.observed(name)
-    if observation is None:
-        return
     due = _resync_due(obj, memo)
+    problem = syncer.refresher.listing_problem(name, max_age=3 * SETTINGS.refresh_slow_seconds)
+    observation = syncer.refresher.observed(name)
+    if problem is not None or observation is None:
+        if due:  # fall back to a direct read at resync time rather than trust a stale cache
+            await _full_sync(obj, body, patch, memo, claims, generation)
+        elif problem is not None and _synced_reason(obj) != "ListFailed":
+            _write(Outcome(conditions=[reconcile.synced_failed("ListFailed", problem),
+                                       *health.unknown_health("ListFailed", problem)]),
+                   obj, body, patch, generation=generation)
+        return
     trunk = observation.trunk
-    drifted = trunk is not None and not obj.spec.observe_only and bool(reconcile.update_mask(obj.spec, trunk))
-    needs_sync = (trunk is None and obj.ready_reason != "NotFoundInAPI") or (due and (drifted or trunk is None))
-    if needs_sync:
-        outcome = await syncer.converge(obj, _claims(kwargs["trunk_claims"]), drift_check=True)
-        memo.last_sync[obj.uid] = time.monotonic()
-        _write(outcome, obj, body, patch)
+    settled = reconcile.is_settled(_ready_condition(obj), obj.generation)
+    drifted = trunk is not None and settled and not obj.spec.observe_only \
+        and bool(reconcile.update_mask(obj.spec, trunk))
+    vanished = trunk is None and obj.ready_reason != "NotFoundInAPI"
+    if vanished or (due and (drifted or trunk is None)):
+        await _full_sync(obj, body, patch, memo, claims, generation, drift_check=True)
         return
     if due:
         memo.last_sync[obj.uid] = time.monotonic()
@@ -181,10 +235,24 @@ async def refresh_status(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs
         fields = ", ".join(reconcile.update_mask(obj.spec, trunk))
         ready = [reconcile.ready_false("Drifted", f"{fields} of {name} differ from spec in the API; "
                                                   "the next resync reverts them.")]
-    elif not drifted and obj.ready_reason == "Drifted":
+    elif settled and not drifted and obj.ready_reason == "Drifted":
         ready = [reconcile.ready_in_sync(trunk)]
+    if _synced_reason(obj) == "ListFailed":
+        ready.append(reconcile.synced_ok())
     if ready or health.mirror_differs(trunk, obj.status):
-        _write(Outcome(trunk=trunk, conditions=ready), obj, body, patch)
+        _write(Outcome(trunk=trunk, conditions=ready), obj, body, patch, generation=generation)
+
+
+def _synced_reason(obj: TrunkObject) -> str | None:
+    synced = next((c for c in obj.status.get("conditions") or [] if c.get("type") == reconcile.SYNCED), None)
+    return None if synced is None else str(synced.get("reason"))
+
+
+async def _full_sync(obj: TrunkObject, body: kopf.Body, patch: kopf.Patch, memo: Any, claims: Claims,
+                     generation: int, *, drift_check: bool = False) -> None:
+    outcome = await memo.syncer.converge(obj, claims, drift_check=drift_check)
+    memo.last_sync[obj.uid] = time.monotonic()
+    _write(outcome, obj, body, patch, generation=generation)
 
 
 @kopf.on.delete(*RESOURCE)
@@ -192,9 +260,14 @@ async def delete_trunk(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: 
     """Delete through the API; the finalizer goes only once the API confirms the trunk is gone."""
     obj = _object(body)
     syncer: Syncer = memo.syncer
-    outcome = await syncer.delete(obj, _claims(kwargs["trunk_claims"]))
+    async with memo.locks[obj.uid]:
+        outcome = await syncer.delete(obj, _claims(kwargs["trunk_claims"]))
+        memo.handled_at[obj.uid] = time.monotonic()
     memo.last_sync.pop(obj.uid, None)
-    _write(outcome, obj, body, patch)
+    if outcome.retry is None:
+        memo.locks.pop(obj.uid, None)
+        memo.handled_at.pop(obj.uid, None)
+    _write(outcome, obj, body, patch, generation=obj.generation)
 
 
 @kopf.on.event("apiextensions.k8s.io", "v1", "customresourcedefinitions",

@@ -78,18 +78,28 @@ def observed_status(trunk: SipTrunk) -> dict[str, Any]:
         "connected": connected_summary(trunk),
         "connections": [c.to_wire() for c in trunk.connections or []],
         "certificates": "Valid" if certificates_condition(trunk).status == "True" else "Invalid",
+        # None removes a stale value in the merge patch (an empty list would linger as [] forever).
+        "peerHostnames": [p.to_wire() for p in trunk.peer_hostnames] if trunk.peer_hostnames else None,
     }
-    if trunk.peer_hostnames:
-        status["peerHostnames"] = [p.to_wire() for p in trunk.peer_hostnames]
     return status
 
 
 MIRRORED_KEYS = ("name", "hostnames", "connected", "connections", "certificates", "peerHostnames")
+CLEARED_WHEN_MISSING: dict[str, Any] = {
+    "hostnames": None, "connected": None, "connections": None, "certificates": None, "peerHostnames": None,
+}
+"""Status fields that describe a trunk; removed when the trunk no longer exists."""
 
 
 def mirror_differs(trunk: SipTrunk, status: Mapping[str, Any]) -> bool:
     observed = observed_status(trunk)
-    return any(observed.get(key) != status.get(key) for key in MIRRORED_KEYS)
+    return any((observed.get(key) or None) != (status.get(key) or None) for key in MIRRORED_KEYS)
+
+
+def unknown_health(reason: str, message: str) -> list[ConditionUpdate]:
+    """Health of a trunk that cannot be observed: Unknown, never a stale True."""
+    return [ConditionUpdate(CONNECTED, "Unknown", reason, message),
+            ConditionUpdate(CERTIFICATES_VALID, "Unknown", reason, message)]
 
 
 def _describe(connection: Mapping[str, Any] | None) -> str:

@@ -46,7 +46,9 @@ class KubeWriter:
         try:
             crd = await asyncio.to_thread(self._extensions.read_custom_resource_definition, CRD_NAME)
         except ApiException as err:
-            return bool(err.status == 404)
+            if err.status == 404:
+                return True
+            raise  # fail closed: without an answer, keep the finalizer rather than delete a trunk
         return bool(crd.metadata and crd.metadata.deletion_timestamp is not None)
 
     async def release_all(self, finalizer: str) -> tuple[list[dict[str, Any]], int]:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from siptrunk_operator.models import SipTrunk
+from siptrunk_operator.models import CertFile, SipTrunk
 from siptrunk_operator.spec import SipTrunkSpec
 
 
@@ -39,7 +39,11 @@ def update_mask(spec: SipTrunkSpec, observed: SipTrunk) -> list[str]:
         p.peer_hostname for p in observed.peer_hostnames or []
     ):
         mask.append("peerHostnames")
-    if spec.google_root_cert_file is not None and spec.google_root_cert_file != observed.google_root_cert_file:
+    # proto3 JSON omits enum zero values, so CERT_FILE_UNSPECIFIED reads back as absent.
+    desired_cert = None if spec.google_root_cert_file is CertFile.CERT_FILE_UNSPECIFIED else spec.google_root_cert_file
+    observed_cert = None if observed.google_root_cert_file is CertFile.CERT_FILE_UNSPECIFIED \
+        else observed.google_root_cert_file
+    if desired_cert is not None and desired_cert != observed_cert:
         mask.append("googleRootCertFile")
     return mask
 
@@ -110,6 +114,14 @@ def ambiguous_message(spec: SipTrunkSpec, names: Sequence[str]) -> str:
     )
 
 
+def existing_message(spec: SipTrunkSpec, names: Sequence[str]) -> str:
+    return (
+        f"{', '.join(names)} in {spec.parent} already {'has' if len(names) == 1 else 'have'} these hostnames and "
+        "belong to no SipTrunk. To manage it, set spec.resourceID to it; to create a new trunk anyway, change "
+        "the hostnames or displayName, or delete the existing one in the API."
+    )
+
+
 def conflict_owner(me: ObjectRef, claimants: Iterable[ObjectRef]) -> ObjectRef | None:
     """The object that owns the trunk instead of `me`, or None when `me` is its owner."""
     oldest = min([me, *claimants])
@@ -137,7 +149,13 @@ def resync_interval(uid: str, annotation: str | None, default: float, bounds: tu
 # -- status ------------------------------------------------------------------------------------
 
 READY, SYNCED, CONNECTED, CERTIFICATES_VALID = "Ready", "Synced", "Connected", "CertificatesValid"
-_CONDITION_ORDER = {READY: 0, SYNCED: 1, CONNECTED: 2, CERTIFICATES_VALID: 3}
+RECONCILING, STALLED = "Reconciling", "Stalled"
+_CONDITION_ORDER = {READY: 0, SYNCED: 1, CONNECTED: 2, CERTIFICATES_VALID: 3, RECONCILING: 4, STALLED: 5}
+
+STALLED_REASONS = frozenset({
+    "InvalidSpec", "PermissionDenied", "Conflict", "NotFoundInAPI", "CreateOutcomeUnknown", "ExistingTrunkFound",
+})
+"""Reasons that need a person: retrying alone will not fix them."""
 
 
 @dataclass(frozen=True)
@@ -188,3 +206,28 @@ def synced_ok() -> ConditionUpdate:
 
 def synced_failed(reason: str, message: str) -> ConditionUpdate:
     return ConditionUpdate(SYNCED, "False", reason, message)
+
+
+def progress_conditions(conditions: Sequence[Mapping[str, Any]]) -> list[ConditionUpdate]:
+    """kstatus' abnormal-true pair (what Flux and `kubectl wait` tooling read) from Ready and Synced:
+    Stalled when a person must act, Reconciling while the operator is still converging."""
+    by_type = {c.get("type"): c for c in conditions}
+    failing = [c for c in (by_type.get(SYNCED), by_type.get(READY)) if c and c.get("status") != "True"]
+    stalled = next((c for c in failing if c.get("reason") in STALLED_REASONS), None)
+    if stalled is not None:
+        return [ConditionUpdate(STALLED, "True", str(stalled["reason"]), str(stalled.get("message", ""))),
+                ConditionUpdate(RECONCILING, "False", str(stalled["reason"]), "Waiting for a person to act.")]
+    if failing:
+        first = failing[0]
+        return [ConditionUpdate(RECONCILING, "True", str(first.get("reason")), str(first.get("message", ""))),
+                ConditionUpdate(STALLED, "False", "Progressing", "The operator is still converging.")]
+    return [ConditionUpdate(RECONCILING, "False", "UpToDate", "Nothing left to do."),
+            ConditionUpdate(STALLED, "False", "UpToDate", "Nothing left to do.")]
+
+
+def is_settled(ready: Mapping[str, Any] | None, generation: int) -> bool:
+    """Ready was True for the current generation: the trunk matched this spec once, so a later
+    difference in the API is drift, not a change still being applied."""
+    if not ready:
+        return False
+    return ready.get("reason") in ("UpToDate", "Observed", "Drifted") and ready.get("observedGeneration") == generation

@@ -38,8 +38,10 @@ class _Parent:
     watched: dict[str, float] = field(default_factory=dict)  # trunk name -> last watch() time
     trunks: dict[str, SipTrunk] = field(default_factory=dict)
     changed_at: dict[str, float] = field(default_factory=dict)
+    recorded_at: dict[str, float] = field(default_factory=dict)  # the operator's own writes
     listed_at: float | None = None
     next_due: float = 0.0
+    last_error: str | None = None
 
 
 class TrunkRefresher:
@@ -86,18 +88,28 @@ class TrunkRefresher:
             return None
         return Observation(parent.trunks.get(name), parent.listed_at)
 
+    def listing_problem(self, name: str, *, max_age: float) -> str | None:
+        """Why the cached state of `name` cannot be trusted (stale listing and its last error)."""
+        parent = self._parent_of(name)
+        age = None if parent.listed_at is None else self._clock() - parent.listed_at
+        if parent.last_error is None or (age is not None and age <= max_age):
+            return None
+        since = "never listed" if age is None else f"last listed {age:.0f}s ago"
+        return f"Listing projects/{parent.project}/locations/{parent.location} fails ({since}): {parent.last_error}"
+
     def record(self, trunk: SipTrunk) -> None:
         """Write-through after a create or patch, so the cache never lags the operator's own writes."""
         if trunk.name:
             parent = self._parent_of(trunk.name)
             parent.trunks[trunk.name] = trunk
-            parent.changed_at[trunk.name] = self._clock()
+            parent.changed_at[trunk.name] = parent.recorded_at[trunk.name] = self._clock()
             parent.next_due = min(parent.next_due, self._clock() + self.fast_seconds)
 
     def forget(self, name: str) -> None:
         parent = self._parent_of(name)
         parent.watched.pop(name, None)
         parent.trunks.pop(name, None)
+        parent.recorded_at.pop(name, None)
 
     def _delay(self, parent: _Parent, now: float) -> float:
         for name in parent.watched:
@@ -108,16 +120,22 @@ class TrunkRefresher:
         return self.slow_seconds
 
     async def refresh(self, parent: _Parent) -> None:
+        started = self._clock()
         listed: dict[str, SipTrunk] = {}
         async for page, _ in self._client.list_pages(parent.project, parent.location, PAGE_SIZE):
             self.list_calls += 1
             listed.update({t.name: t for t in page if t.name})
+        # A write the operator made while this listing was in flight is newer than the listing.
+        for name, recorded in parent.recorded_at.items():
+            if recorded >= started and name in parent.trunks:
+                listed[name] = parent.trunks[name]
+        parent.recorded_at = {n: t for n, t in parent.recorded_at.items() if t >= started}
         now = self._clock()
         for name, trunk in listed.items():
             previous = parent.trunks.get(name)
             if previous is None or previous.connections != trunk.connections:
                 parent.changed_at[name] = now
-        parent.trunks, parent.listed_at = listed, now
+        parent.trunks, parent.listed_at, parent.last_error = listed, now, None
         parent.next_due = now + self._delay(parent, now)
 
     async def run(self) -> None:
@@ -134,6 +152,7 @@ class TrunkRefresher:
                     except ApiError as err:
                         _LOG.warning("listing projects/%s/locations/%s failed: %s",
                                      parent.project, parent.location, err)
+                        parent.last_error = str(err)
                         parent.next_due = now + self.fast_seconds
             due = [p.next_due for p in self._parents.values()]
             delay = max(0.2, min(due) - self._clock()) if due else self.slow_seconds

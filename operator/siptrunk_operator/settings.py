@@ -30,7 +30,7 @@ class OperatorSettings(BaseModel):
         default=30.0, gt=0, description="Delay before retrying after a transient API error."
     )
     invalid_spec_retry_seconds: float = Field(
-        default=600.0, gt=0, description="Delay before retrying a spec the API rejected (400)."
+        default=900.0, gt=0, description="Delay before retrying a spec the API rejected (400): 8 calls an hour at most."
     )
     permission_retry_seconds: float = Field(
         default=120.0, gt=0, description="Delay before retrying after 401/403 (an IAM fix takes effect)."

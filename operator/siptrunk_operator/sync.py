@@ -11,8 +11,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from siptrunk_operator import reconcile
-from siptrunk_operator.api import ApiError, NotFound, OutcomeUnknown, SipTrunksClient
+from siptrunk_operator import health, reconcile
+from siptrunk_operator.api import (
+    ApiError,
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    SipTrunksClient,
+    Unauthenticated,
+    Unavailable,
+)
 from siptrunk_operator.errors_policy import Verdict, classify
 from siptrunk_operator.kube import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION, KubeWriter
 from siptrunk_operator.models import SipTrunk
@@ -84,6 +95,8 @@ class Outcome:
     events: list[Event] = field(default_factory=list)
     retry: Verdict | None = None
     record_name: str | None = None
+    trunk_missing: bool = False
+    """The recorded trunk is gone: its mirrored fields are cleared and health becomes Unknown."""
 
     def say(self, reason: str, message: str, *, warning: bool = False) -> None:
         self.events.append(Event(reason, message, warning))
@@ -97,63 +110,81 @@ class Outcome:
         return self
 
 
+class _Step:
+    """The API method being called, so an error names the right permission."""
+
+    def __init__(self) -> None:
+        self.action = "get"
+
+
+_NOTHING_CREATED = (InvalidArgument, FailedPrecondition, PermissionDenied, Unauthenticated, NotFound, Conflict,
+                    RateLimited, Unavailable)
+"""Errors after which a create certainly did not happen, so the pending marker can go."""
+
+
 class Syncer:
     def __init__(self, client: SipTrunksClient, kube: KubeWriter, refresher: TrunkRefresher,
                  settings: OperatorSettings) -> None:
         self.client, self.kube, self.refresher, self.settings = client, kube, refresher, settings
+
+    def _invalid(self, outcome: Outcome, message: str) -> Outcome:
+        return outcome.fail(Verdict("InvalidSpec", message, self.settings.invalid_spec_retry_seconds))
 
     # -- converge ------------------------------------------------------------------------------
 
     async def converge(self, obj: TrunkObject, claims: Claims, *, drift_check: bool = False) -> Outcome:
         """Bring the trunk to spec (or, ObserveOnly, just read it). Never raises ApiError."""
         outcome = Outcome()
+        step = _Step()
         try:
             name = obj.claimed_name
-        except ValueError as err:  # resourceID under another parent
-            return outcome.fail(Verdict("InvalidSpec", str(err), self.settings.invalid_spec_retry_seconds))
-        action = "get"
-        try:
+            recorded = obj.annotations.get(TRUNK_NAME_ANNOTATION)
+            if obj.spec.resource_id and recorded and name != recorded and not obj.spec.observe_only:
+                return self._invalid(outcome, f"spec.resourceID names {name} but this object owns {recorded}; "
+                                              "create a new SipTrunk to manage another trunk.")
             if name:
                 others = [c for c in claims(name) if (c.namespace, c.name) != (obj.namespace, obj.name)]
                 owner = None if obj.spec.observe_only else reconcile.conflict_owner(obj.ref, others)
                 if owner is not None:
                     message = f"Trunk {name} is owned by SipTrunk {owner}; this object never writes to it."
-                    outcome.conditions += [reconcile.ready_false("Conflict", message),
-                                           reconcile.synced_failed("Conflict", message)]
-                    outcome.say("Conflict", message, warning=True)
-                    return outcome
-                action = "update"
-                await self._converge_existing(obj, name, outcome, drift_check=drift_check)
+                    outcome.conditions.append(reconcile.ready_false("Conflict", message))
+                    # Retried slowly: the conflict ends when the owner is deleted or lets go.
+                    return outcome.fail(Verdict("Conflict", message, self.settings.permission_retry_seconds))
+                await self._converge_existing(obj, name, claims, outcome, step, drift_check=drift_check)
             elif obj.spec.observe_only:
-                message = "ObserveOnly needs spec.resourceID to name the trunk to observe."
-                return outcome.fail(Verdict("InvalidSpec", message, self.settings.invalid_spec_retry_seconds))
+                return self._invalid(outcome, "ObserveOnly needs spec.resourceID to name the trunk to observe.")
             else:
-                action = "create"
-                await self._create_or_recover(obj, claims, outcome)
+                await self._create_or_recover(obj, claims, outcome, step)
+        except ValueError as err:  # a resourceID the API could never accept
+            return self._invalid(outcome, str(err))
         except ApiError as err:
-            verdict = classify(err, action=action, settings=self.settings)
+            verdict = classify(err, action=step.action, settings=self.settings)
             # Ready reports what is known: a failed create or a rejected patch means "not as spec";
             # a failed read leaves the previous Ready in place (Synced=False says why).
-            return outcome.fail(verdict, ready=False if action == "create" or verdict.reason == "InvalidSpec"
-                                else None)
+            return outcome.fail(verdict, ready=False if step.action in ("create", "list")
+                                or verdict.reason == "InvalidSpec" else None)
         if outcome.retry is None:
             outcome.conditions.append(reconcile.synced_ok())
         return outcome
 
-    async def _converge_existing(self, obj: TrunkObject, name: str, outcome: Outcome, *,
-                                 drift_check: bool) -> None:
+    async def _converge_existing(self, obj: TrunkObject, name: str, claims: Claims, outcome: Outcome,
+                                 step: _Step, *, drift_check: bool) -> None:
+        step.action = "get"
         try:
             trunk = await self.client.get(name)
         except NotFound:
-            await self._missing(obj, name, outcome)
+            await self._missing(obj, name, claims, outcome, step)
             return
-        if obj.annotations.get(TRUNK_NAME_ANNOTATION) != name and not obj.spec.observe_only:
-            await self.kube.annotate(obj.namespace, obj.name, {TRUNK_NAME_ANNOTATION: name})
+        if not obj.spec.observe_only and (obj.annotations.get(TRUNK_NAME_ANNOTATION) != name
+                                          or obj.create_pending):
+            await self.kube.annotate(obj.namespace, obj.name,
+                                     {TRUNK_NAME_ANNOTATION: name, CREATE_PENDING_ANNOTATION: None})
             outcome.record_name = name
             if obj.spec.resource_id:
                 outcome.say("Adopted", f"Adopted existing trunk {name}")
         mask = [] if obj.spec.observe_only else reconcile.update_mask(obj.spec, trunk)
         if mask:
+            step.action = "update"
             trunk = await self.client.patch(reconcile.patch_body(obj.spec, name, mask), mask)
             if drift_check:
                 outcome.say("DriftReverted", f"Reverted out-of-band changes to {', '.join(mask)} of {name}",
@@ -165,55 +196,75 @@ class Syncer:
         outcome.trunk = trunk
         outcome.conditions.append(reconcile.ready_in_sync(trunk, observe_only=obj.spec.observe_only))
 
-    async def _missing(self, obj: TrunkObject, name: str, outcome: Outcome) -> None:
+    async def _missing(self, obj: TrunkObject, name: str, claims: Claims, outcome: Outcome, step: _Step) -> None:
+        self.refresher.forget(name)
         if obj.spec.recreate_if_missing and not obj.spec.observe_only and not obj.spec.resource_id:
-            trunk = await self._create(obj, outcome)
-            outcome.say("Recreated", f"Trunk {name} was deleted outside Kubernetes; re-created it as "
-                                     f"{trunk.name} (a new name)", warning=True)
+            # Through recovery, so a re-create interrupted earlier is found instead of repeated.
+            await self._create_or_recover(obj, claims, outcome, step, replacing=name)
             return
         message = (f"Trunk {name} does not exist in the API (deleted outside Kubernetes?). It is not "
                    "re-created; set spec.recreateIfMissing: true to re-create it, or delete this object.")
-        outcome.conditions.append(reconcile.ready_false("NotFoundInAPI", message))
+        outcome.trunk_missing = True
+        outcome.conditions += [reconcile.ready_false("NotFoundInAPI", message),
+                               *health.unknown_health("NotFoundInAPI", f"Trunk {name} does not exist.")]
         if obj.ready_reason != "NotFoundInAPI":
             outcome.say("NotFoundInAPI", message, warning=True)
 
-    async def _create_or_recover(self, obj: TrunkObject, claims: Claims, outcome: Outcome) -> None:
-        if obj.create_pending:
-            listed = [t async for t in self.client.list_trunks(obj.spec.project_id, obj.spec.location)]
-            owned_elsewhere = {
-                t.name for t in listed
-                if t.name and any((c.namespace, c.name) != (obj.namespace, obj.name) for c in claims(t.name))
-            }
-            recovery = reconcile.recover_create(obj.spec, listed, owned_elsewhere)
-            if recovery.ambiguous:
-                message = reconcile.ambiguous_message(obj.spec, recovery.ambiguous)
-                outcome.conditions += [reconcile.ready_false("CreateOutcomeUnknown", message),
-                                       reconcile.synced_failed("CreateOutcomeUnknown", message)]
-                outcome.say("CreateOutcomeUnknown", message, warning=True)
-                outcome.retry = Verdict("CreateOutcomeUnknown", message, self.settings.invalid_spec_retry_seconds)
-                return
-            if recovery.adopt:
-                await self.kube.annotate(obj.namespace, obj.name, {
-                    TRUNK_NAME_ANNOTATION: recovery.adopt, CREATE_PENDING_ANNOTATION: None})
-                outcome.record_name = recovery.adopt
-                outcome.say("Recovered", f"An interrupted create had made trunk {recovery.adopt}; adopted it "
-                                         "instead of creating a duplicate")
-                await self._converge_existing(obj, recovery.adopt, outcome, drift_check=False)
-                return
-        trunk = await self._create(obj, outcome)
-        outcome.say("Created", f"Created trunk {trunk.name}")
+    async def _unowned_matches(self, obj: TrunkObject, claims: Claims, step: _Step,
+                               exclude: str | None = None) -> tuple[list[SipTrunk], set[str]]:
+        step.action = "list"
+        listed = [t async for t in self.client.list_trunks(obj.spec.project_id, obj.spec.location)
+                  if t.name != exclude]
+        owned_elsewhere = {
+            t.name for t in listed
+            if t.name and any((c.namespace, c.name) != (obj.namespace, obj.name) for c in claims(t.name))
+        }
+        return listed, owned_elsewhere
 
-    async def _create(self, obj: TrunkObject, outcome: Outcome) -> SipTrunk:
+    async def _create_or_recover(self, obj: TrunkObject, claims: Claims, outcome: Outcome, step: _Step,
+                                 *, replacing: str | None = None) -> None:
+        listed, owned_elsewhere = await self._unowned_matches(obj, claims, step, exclude=replacing)
+        recovery = reconcile.recover_create(obj.spec, listed, owned_elsewhere)
+        if recovery.ambiguous:
+            stuck = "CreateOutcomeUnknown" if obj.create_pending else "ExistingTrunkFound"
+            message = (reconcile.ambiguous_message(obj.spec, recovery.ambiguous) if obj.create_pending
+                       else reconcile.existing_message(obj.spec, recovery.ambiguous))
+            outcome.conditions.append(reconcile.ready_false(stuck, message))
+            outcome.fail(Verdict(stuck, message, self.settings.invalid_spec_retry_seconds))
+            return
+        if recovery.adopt and obj.create_pending:
+            await self.kube.annotate(obj.namespace, obj.name, {
+                TRUNK_NAME_ANNOTATION: recovery.adopt, CREATE_PENDING_ANNOTATION: None})
+            outcome.record_name = recovery.adopt
+            outcome.say("Recovered", f"An interrupted create had made trunk {recovery.adopt}; adopted it "
+                                     "instead of creating a duplicate")
+            await self._converge_existing(obj, recovery.adopt, claims, outcome, step, drift_check=False)
+            return
+        if recovery.adopt:
+            # Not ours: a trunk with these hostnames already exists. Taking it silently could later
+            # delete something this object never made; ask for an explicit resourceID instead.
+            message = reconcile.existing_message(obj.spec, [recovery.adopt])
+            outcome.conditions.append(reconcile.ready_false("ExistingTrunkFound", message))
+            outcome.fail(Verdict("ExistingTrunkFound", message, self.settings.invalid_spec_retry_seconds))
+            return
+        trunk = await self._create(obj, outcome, step)
+        if replacing:
+            outcome.say("Recreated", f"Trunk {replacing} was deleted outside Kubernetes; re-created it as "
+                                     f"{trunk.name} (a new name)", warning=True)
+        else:
+            outcome.say("Created", f"Created trunk {trunk.name}")
+
+    async def _create(self, obj: TrunkObject, outcome: Outcome, step: _Step) -> SipTrunk:
         """Marker first (confirmed by the API server), then create, then the name; see recover_create."""
         await self.kube.annotate(obj.namespace, obj.name, {CREATE_PENDING_ANNOTATION: utc_now()})
+        step.action = "create"
         try:
             trunk = await self.client.create(obj.spec.project_id, obj.spec.location,
                                              reconcile.desired_trunk(obj.spec))
-        except OutcomeUnknown:
-            raise  # the marker stays: the next attempt lists the parent instead of creating again
-        except ApiError:
+        except _NOTHING_CREATED:
             await self.kube.annotate(obj.namespace, obj.name, {CREATE_PENDING_ANNOTATION: None})
             raise
+        # Any other failure (OutcomeUnknown, 5xx, network) keeps the marker: the next attempt lists.
         assert trunk.name
         await self.kube.annotate(obj.namespace, obj.name, {
             TRUNK_NAME_ANNOTATION: trunk.name, CREATE_PENDING_ANNOTATION: None})
@@ -229,31 +280,47 @@ class Syncer:
     async def delete(self, obj: TrunkObject, claims: Claims) -> Outcome:
         """Delete the trunk unless a policy says abandon; sets `retry` when the finalizer must stay."""
         outcome = Outcome()
+        step = _Step()
         try:
             name = obj.claimed_name
         except ValueError:
             name = obj.recorded_name
-        abandon_reason = await self._abandon_reason(obj, name, claims)
-        if abandon_reason:
-            outcome.say("Abandoned", abandon_reason)
-            return outcome
-        assert name is not None
         try:
-            await self.client.delete(name)
-        except NotFound:
-            outcome.say("Deleted", f"Trunk {name} was already gone from the API")
+            if name is None and obj.create_pending and not obj.spec.observe_only:
+                name = await self._interrupted_create_for_delete(obj, claims, outcome, step)
+                if outcome.retry is not None:
+                    return outcome
+            abandon_reason = await self._abandon_reason(obj, name, claims)
+            if abandon_reason:
+                outcome.say("Abandoned", abandon_reason)
+                return outcome
+            assert name is not None
+            step.action = "delete"
+            try:
+                await self.client.delete(name)
+            except NotFound:
+                outcome.say("Deleted", f"Trunk {name} was already gone from the API")
+            else:
+                outcome.say("Deleted", f"Deleted trunk {name}")
         except ApiError as err:
-            return outcome.fail(classify(err, action="delete", settings=self.settings), ready=None)
-        else:
-            outcome.say("Deleted", f"Deleted trunk {name}")
+            return outcome.fail(classify(err, action=step.action, settings=self.settings), ready=None)
         self.refresher.forget(name)
         return outcome
 
+    async def _interrupted_create_for_delete(self, obj: TrunkObject, claims: Claims, outcome: Outcome,
+                                             step: _Step) -> str | None:
+        """The trunk an interrupted create may have made, so deleting the object does not orphan it."""
+        listed, owned_elsewhere = await self._unowned_matches(obj, claims, step)
+        recovery = reconcile.recover_create(obj.spec, listed, owned_elsewhere)
+        if recovery.ambiguous:
+            message = reconcile.ambiguous_message(obj.spec, recovery.ambiguous)
+            outcome.fail(Verdict("CreateOutcomeUnknown", message, self.settings.invalid_spec_retry_seconds),
+                         ready=None)
+        return recovery.adopt
+
     async def _abandon_reason(self, obj: TrunkObject, name: str | None, claims: Claims) -> str | None:
         if name is None:
-            return "No trunk was recorded for this object; nothing to delete in the API." \
-                if not obj.create_pending else \
-                "A create was interrupted and no trunk was recorded; nothing is deleted in the API."
+            return "No trunk was recorded for this object; nothing to delete in the API."
         if obj.spec.observe_only:
             return f"ObserveOnly: trunk {name} is left in the API."
         if obj.spec.deletion_policy.value == "Abandon":

@@ -108,11 +108,11 @@ def test_cli_arguments() -> None:
 
 
 def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
+    console_script = Path(sys.executable).with_name("siptrunk-operator")  # the installed entry point
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "siptrunk_operator.emulator.cli",
+            str(console_script),
+            "emulator",
             "--port",
             "0",
             "--state-file",

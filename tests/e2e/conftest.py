@@ -115,4 +115,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     process = item.funcargs.get("operator") if hasattr(item, "funcargs") else None
     if report.failed and isinstance(process, OperatorProcess):
-        report.sections.append(("operator log (tail)", "\n".join(process.log_text().splitlines()[-80:])))
+        tail = [line[:300] for line in process.log_text().splitlines()[-40:]]
+        report.sections.append(("operator log (tail)", "\n".join(tail)))

@@ -76,7 +76,9 @@ def test_invalid_spec_is_reported_and_retried_slowly(
     assert _condition(obj, "Synced")["reason"] == "InvalidSpec"
     time.sleep(8)
     calls = control.requests(path_contains=f"/projects/{project_id}/")
-    assert len(calls) == 1, calls  # ≤ 10 an hour: the next try waits SIPTRUNK_INVALID_SPEC_RETRY_SECONDS
+    # One attempt (a list, then the create), then nothing: the next try waits
+    # SIPTRUNK_INVALID_SPEC_RETRY_SECONDS (900 s), so a rejected spec costs at most 2 x 4 calls an hour.
+    assert [c["method"] for c in calls] == ["GET", "POST"], calls
     control.clear_faults()
 
 

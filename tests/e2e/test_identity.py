@@ -78,7 +78,7 @@ def test_lost_create_response_ends_with_one_trunk(
     assert obj["status"]["name"] == trunk["name"]
     wait_for_event(core, namespace, "lossy", "Recovered")
     reasons = [event[1] for event in events_for(core, namespace, "lossy")]
-    assert "CreateOutcomeUnknown" in reasons
+    assert "OutcomeUnknown" in reasons
     assert len(control.requests(method="POST", path_contains=f"/projects/{project_id}/")) == 1
     assert len(project_trunks(control, project_id)) == 1
 
@@ -135,3 +135,32 @@ def test_interrupted_create_with_no_match_creates_once(
     assert len(project_trunks(control, project_id)) == 2
     assert [w["method"] for w in api_writes(control, project_id)] == ["POST", "POST"]
     assert CREATE_PENDING_ANNOTATION not in obj["metadata"]["annotations"]
+
+
+def test_existing_unowned_match_is_not_taken_silently(
+    operator: OperatorProcess, control_plane: LocalControlPlane, control: EmulatorControl, emulator_url: str,
+    kube: k8s.CustomObjectsApi, namespace: str, project_id: str,
+) -> None:
+    existing = create_in_api(emulator_url, project_id, HOSTS, "Made in the console")
+    control.clear_requests()
+    control_plane.kubectl("apply", "-n", namespace, "-f", "-",
+                          input_text=trunk_manifest("lookalike", project_id, HOSTS, "Made in the console"))
+    obj = wait_for_condition(kube, namespace, "lookalike", "Stalled", "True", reason="ExistingTrunkFound")
+    ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and existing["name"] in ready["message"]
+    assert "spec.resourceID" in ready["message"]
+    assert api_writes(control, project_id) == []
+
+
+def test_deleting_an_object_with_an_interrupted_create_deletes_its_trunk(
+    operator: OperatorProcess, control_plane: LocalControlPlane, control: EmulatorControl, emulator_url: str,
+    kube: k8s.CustomObjectsApi, namespace: str, project_id: str,
+) -> None:
+    """A crash left the marker and a trunk; the object is deleted before any recovery: no orphan."""
+    made = create_in_api(emulator_url, project_id, HOSTS, "Orphan?")
+    manifest = _interrupted(trunk_manifest("leaving", project_id, HOSTS, "Orphan?"))
+    control_plane.kubectl("apply", "-n", namespace, "-f", "-", input_text=manifest)
+    wait_for_condition(kube, namespace, "leaving", "Ready", "True")  # recovered and adopted
+    assert get_trunk(kube, namespace, "leaving")["status"]["name"] == made["name"]
+    control_plane.kubectl("delete", "-n", namespace, "siptrunk/leaving", "--timeout=60s", timeout=90)
+    assert project_trunks(control, project_id) == []

@@ -117,8 +117,12 @@ def test_out_of_band_delete_is_reported_then_recreated_on_opt_in(
     _apply(control_plane, namespace, trunk_manifest("fragile", project_id, HOSTS, "Fragile"))
     old_name = wait_for_condition(kube, namespace, "fragile", "Ready", "True")["status"]["name"]
     control.delete_trunk(old_name)
-    wait_for_condition(kube, namespace, "fragile", "Ready", "False", reason="NotFoundInAPI")
+    obj = wait_for_condition(kube, namespace, "fragile", "Ready", "False", reason="NotFoundInAPI")
     wait_for_event(core, namespace, "fragile", "NotFoundInAPI")
+    # Health of a trunk that does not exist is Unknown, never a stale True.
+    assert {c["type"]: c["status"] for c in obj["status"]["conditions"]}["Connected"] == "Unknown"
+    assert "connections" not in obj["status"] and "connected" not in obj["status"]
+    assert {c["type"]: c["status"] for c in obj["status"]["conditions"]}["Stalled"] == "True"
     time.sleep(3)
     assert project_trunks(control, project_id) == []
 

@@ -220,7 +220,7 @@ def test_load_credentials_precedence(sa_key: dict[str, str], monkeypatch: pytest
     monkeypatch.setattr(google.auth, "default", fake_default)
     assert load_credentials(ClientSettings(), explicit) is explicit
     assert load_credentials(ClientSettings()) is adc
-    assert calls == [["https://www.googleapis.com/auth/cloud-platform"]]
+    assert calls == [["https://www.googleapis.com/auth/dialogflow"]]
     from_json = load_credentials(ClientSettings(credentials_json=json.dumps(sa_key)))
     assert isinstance(from_json, service_account.Credentials)
     assert from_json.service_account_email == sa_key["client_email"]
@@ -358,3 +358,14 @@ async def test_second_401_is_raised() -> None:
         assert info.value.http_status == 401
         assert len(requests) == 2
     assert len(credentials.refresh_threads) == 2
+
+
+def test_emulator_url_over_plain_http_must_be_loopback() -> None:
+    from pydantic import ValidationError
+
+    from siptrunk_operator.api import ClientSettings
+
+    assert ClientSettings(emulator_url="http://127.0.0.1:8085/").emulator_url == "http://127.0.0.1:8085"
+    assert ClientSettings(emulator_url="https://emulator.example.com").emulator_url
+    with pytest.raises(ValidationError, match="loopback"):
+        ClientSettings(emulator_url="http://emulator.example.com:8085")

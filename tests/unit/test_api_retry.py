@@ -63,8 +63,8 @@ CASES: list[tuple[ApiError, Action, Action]] = [
     # error, action for idempotent calls, action for create
     (Unavailable("x", http_status=503), Action.RETRY, Action.RETRY),
     (RateLimited("x", http_status=429), Action.RETRY, Action.RETRY),
-    (ServerError("x", http_status=500), Action.RETRY_SERVER_ERROR, Action.RETRY_SERVER_ERROR),
-    (ServerError("x", http_status=502), Action.RETRY_SERVER_ERROR, Action.RETRY_SERVER_ERROR),
+    (ServerError("x", http_status=500), Action.RETRY_SERVER_ERROR, Action.OUTCOME_UNKNOWN),
+    (ServerError("x", http_status=502), Action.RETRY_SERVER_ERROR, Action.OUTCOME_UNKNOWN),
     (ServerError("x", http_status=501), Action.RAISE, Action.RAISE),
     (DeadlineExceeded("x", http_status=504), Action.RETRY_SERVER_ERROR, Action.OUTCOME_UNKNOWN),
     (ApiTransportError("x", request_sent=False), Action.RETRY, Action.RETRY),
@@ -216,16 +216,27 @@ async def test_429_hint_beyond_deadline_raises_at_once(
     assert len(script.requests) == 1
 
 
-@pytest.mark.parametrize("method", ["get", "create"])
 async def test_500_retried_twice_only(
-    make_client: Callable[..., SipTrunksClient], fake_time: FakeTime, method: str
+    make_client: Callable[..., SipTrunksClient], fake_time: FakeTime
 ) -> None:
     script = Script(error_response(500, "INTERNAL"))
     async with make_client(script) as client:
         with pytest.raises(ServerError):
-            await call(client, method)
+            await call(client, "get")
     assert len(script.requests) == 3
     assert fake_time.sleeps == [1.0, 2.0]
+
+
+async def test_500_on_create_is_outcome_unknown_not_retried(
+    make_client: Callable[..., SipTrunksClient], fake_time: FakeTime
+) -> None:
+    """INTERNAL may follow an applied write (AIP-194): re-sending a create could duplicate the trunk."""
+    script = Script(error_response(500, "INTERNAL"))
+    async with make_client(script) as client:
+        with pytest.raises(OutcomeUnknown):
+            await call(client, "create")
+    assert len(script.requests) == 1
+    assert fake_time.sleeps == []
 
 
 @pytest.mark.parametrize("method", ["get", "list", "patch", "delete", "create"])

@@ -53,6 +53,7 @@ def test_observed_status_uses_enum_names() -> None:
         "connected": "1/1",
         "connections": [{"connectionId": "c1", "state": "CONNECTED", "updateTime": "2026-11-27T00:00:00Z"}],
         "certificates": "Valid",
+        "peerHostnames": None,
     }
 
 
@@ -76,3 +77,11 @@ def test_transitions_name_old_and_new_state_with_certificate() -> None:
     ]
     assert health.connection_transitions(after, after) == []
     assert health.connection_transitions(after, []) [0] == (False, "Connection c1: CONNECTED → absent")
+
+
+def test_mirror_treats_absent_and_empty_alike() -> None:
+    observed = trunk(connections=[{"connectionId": "c1", "state": 1}])
+    status = {k: v for k, v in health.observed_status(observed).items() if v is not None}
+    assert not health.mirror_differs(observed, status)
+    assert not health.mirror_differs(observed, {**status, "peerHostnames": []})
+    assert health.mirror_differs(observed, {**status, "connected": "0/1"})

@@ -39,6 +39,7 @@ def trunk(**overrides: object) -> SipTrunk:
         ({"peerHostnames": ["p.example.com"]}, {"peerHostnames": [{"peerHostname": "P.example.com"}]}, []),
         ({"googleRootCertFile": "EXTERNAL_PRIVATE_CA"}, {}, ["googleRootCertFile"]),
         ({"googleRootCertFile": "EXTERNAL_PRIVATE_CA"}, {"googleRootCertFile": 5}, []),
+        ({"googleRootCertFile": "CERT_FILE_UNSPECIFIED"}, {}, []),
         ({"displayName": None}, {"displayName": "set elsewhere"}, []),
         ({"displayName": ""}, {"displayName": None}, []),
         ({"displayName": ""}, {"displayName": "old"}, ["displayName"]),
@@ -150,3 +151,29 @@ def test_adopted_name(resource_id: str | None, expected: str | None) -> None:
 def test_adopted_name_rejects_another_parent() -> None:
     with pytest.raises(ValueError, match="not under projects/p/locations/global"):
         spec(resourceID="projects/q/locations/global/sipTrunks/abc").adopted_name()
+
+
+@pytest.mark.parametrize(
+    ("ready", "synced", "expected"),
+    [
+        (("True", "UpToDate"), ("True", "Synced"), {"Reconciling": "False", "Stalled": "False"}),
+        (("False", "InvalidSpec"), ("False", "InvalidSpec"), {"Reconciling": "False", "Stalled": "True"}),
+        (("True", "UpToDate"), ("False", "APIUnavailable"), {"Reconciling": "True", "Stalled": "False"}),
+        (("False", "Drifted"), ("True", "Synced"), {"Reconciling": "True", "Stalled": "False"}),
+        (("False", "NotFoundInAPI"), ("True", "Synced"), {"Reconciling": "False", "Stalled": "True"}),
+    ],
+)
+def test_progress_conditions_for_kstatus(
+    ready: tuple[str, str], synced: tuple[str, str], expected: dict[str, str]
+) -> None:
+    conditions = [{"type": "Ready", "status": ready[0], "reason": ready[1], "message": "m"},
+                  {"type": "Synced", "status": synced[0], "reason": synced[1], "message": "m"}]
+    got = {c.type: c.status for c in reconcile.progress_conditions(conditions)}
+    assert got == expected
+
+
+def test_is_settled_needs_ready_for_this_generation() -> None:
+    assert reconcile.is_settled({"reason": "UpToDate", "observedGeneration": 3}, 3)
+    assert not reconcile.is_settled({"reason": "UpToDate", "observedGeneration": 2}, 3)
+    assert not reconcile.is_settled({"reason": "InvalidSpec", "observedGeneration": 3}, 3)
+    assert not reconcile.is_settled(None, 3)

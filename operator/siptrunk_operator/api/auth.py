@@ -28,7 +28,8 @@ from .errors import ApiTransportError, Unauthenticated
 from .routing import USER_AGENT
 from .settings import ClientSettings
 
-SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+SCOPES = ("https://www.googleapis.com/auth/dialogflow",)
+"""The narrowest scope the sipTrunks methods accept: a leaked token reaches Dialogflow only."""
 _LOG = logging.getLogger(__name__)
 
 CredentialsSource = Credentials | Mapping[str, Any] | str | Path

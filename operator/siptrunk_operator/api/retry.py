@@ -9,7 +9,7 @@ error                       get / list / patch / delete  create
 ==========================  ==========================  =====================================
 503 Unavailable             retry                        retry (the server answered: no trunk)
 429 RateLimited             retry after max(hint, back-off), unless the hint overruns the deadline
-500 / 502 ServerError       retry ``max_server_error_retries`` times (create: assumes no trunk)
+500 / 502 ServerError       retry ``max_server_error_retries`` times  OutcomeUnknown (may have been applied)
 504 DeadlineExceeded        retry like 500               OutcomeUnknown (may have been applied)
 connect error, nothing sent retry                        retry
 token endpoint unreachable  retry                        retry (nothing reached the API)
@@ -81,7 +81,8 @@ def classify(error: ApiError, *, idempotent: bool) -> Action:
     if isinstance(error, DeadlineExceeded):
         return Action.RETRY_SERVER_ERROR if idempotent else Action.OUTCOME_UNKNOWN
     if isinstance(error, ServerError) and error.http_status in (500, 502):
-        return Action.RETRY_SERVER_ERROR
+        # AIP-194: INTERNAL may come after the write was applied; a create must not be re-sent.
+        return Action.RETRY_SERVER_ERROR if idempotent else Action.OUTCOME_UNKNOWN
     if isinstance(error, Unauthenticated) and error.http_status == 401:
         return Action.REAUTHENTICATE  # a revoked or clock-skewed token; not a failed refresh
     return Action.RAISE

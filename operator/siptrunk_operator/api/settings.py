@@ -6,10 +6,14 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ENV_PREFIX = "SIPTRUNK_"
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class ClientSettings(BaseModel):
@@ -50,6 +54,10 @@ class ClientSettings(BaseModel):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("emulator_url must start with http:// or https://")
+        host = (urlsplit(value).hostname or "").lower()
+        if value.startswith("http://") and host not in _LOOPBACK:
+            # Real credentials' bearer tokens would cross the network in clear text.
+            raise ValueError(f"emulator_url over plain http must be a loopback address, not {host!r}")
         return value.rstrip("/")
 
     @classmethod

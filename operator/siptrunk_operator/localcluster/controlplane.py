@@ -59,6 +59,8 @@ class LocalControlPlane:
         self.kubeconfig = self.workdir / "kubeconfig"
         self.server_url = ""
         self._processes: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []
+        self._client_ca: TinyCA | None = None
+        self._serving_ca_pem = b""
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -151,6 +153,7 @@ class LocalControlPlane:
         ).write(certs, "apiserver")
         sa_public, sa_private = signing_key_pair().write(certs, "sa-signer")
         admin = client_ca.issue("admin", organizations=("system:masters",))
+        self._client_ca, self._serving_ca_pem = client_ca, serving_ca.pair.cert_pem
 
         port = free_port()
         self.server_url = f"https://127.0.0.1:{port}"
@@ -175,7 +178,7 @@ class LocalControlPlane:
                 "--v=0",
             ],
         )
-        self._write_kubeconfig(serving_ca_path.read_bytes(), admin.cert_pem, admin.key_pem)
+        self._write_kubeconfig(self.kubeconfig, admin.cert_pem, admin.key_pem)
         context = ssl.create_default_context(cafile=str(serving_ca_path))
         context.load_cert_chain(*admin.write(certs, "admin"))
         self._wait("kube-apiserver", process, urllib.request.Request(f"{self.server_url}/readyz"), context)
@@ -192,7 +195,18 @@ class LocalControlPlane:
                 time.sleep(0.2)
         raise ControlPlaneError("namespace 'default' was not created by kube-apiserver")
 
-    def _write_kubeconfig(self, ca_pem: bytes, cert_pem: bytes, key_pem: bytes) -> None:
+    def kubeconfig_for(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig authenticating as `user` in `groups` (client certificate), e.g. a
+        ServiceAccount's `system:serviceaccount:{namespace}:{name}` to check its RBAC."""
+        if self._client_ca is None:
+            raise ControlPlaneError("the control plane is not started")
+        pair = self._client_ca.issue(user, organizations=groups)
+        path = self.workdir / f"kubeconfig-{user.replace(':', '-')}"
+        self._write_kubeconfig(path, pair.cert_pem, pair.key_pem)
+        return path
+
+    def _write_kubeconfig(self, path: Path, cert_pem: bytes, key_pem: bytes) -> None:
+        ca_pem = self._serving_ca_pem
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -201,16 +215,16 @@ class LocalControlPlane:
                                                         "certificate-authority-data": _b64(ca_pem)}}
             ],
             "users": [
-                {"name": "admin", "user": {"client-certificate-data": _b64(cert_pem),
+                {"name": "user", "user": {"client-certificate-data": _b64(cert_pem),
                                            "client-key-data": _b64(key_pem)}}
             ],
             "contexts": [
-                {"name": "siptrunk-local", "context": {"cluster": "siptrunk-local", "user": "admin"}}
+                {"name": "siptrunk-local", "context": {"cluster": "siptrunk-local", "user": "user"}}
             ],
             "current-context": "siptrunk-local",
         }
-        self.kubeconfig.write_text(yaml.safe_dump(config))
-        self.kubeconfig.chmod(0o600)
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
 
     # -- helpers ---------------------------------------------------------------------
 

@@ -1,0 +1,55 @@
+"""Each API error class maps to a condition reason, a message and a retry pace."""
+
+from __future__ import annotations
+
+import pytest
+
+from siptrunk_operator.api import (
+    ApiError,
+    FailedPrecondition,
+    InvalidArgument,
+    OutcomeUnknown,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    Unauthenticated,
+    Unavailable,
+)
+from siptrunk_operator.errors_policy import classify
+from siptrunk_operator.settings import OperatorSettings
+
+SETTINGS = OperatorSettings()
+
+
+@pytest.mark.parametrize(
+    ("error", "action", "reason"),
+    [
+        (InvalidArgument("bad hostname", http_status=400), "create", "InvalidSpec"),
+        (FailedPrecondition("not allowlisted", http_status=400), "update", "InvalidSpec"),
+        (PermissionDenied("denied", http_status=403), "delete", "PermissionDenied"),
+        (Unauthenticated("no token", http_status=401), "get", "PermissionDenied"),
+        (RateLimited("quota", http_status=429), "list", "RateLimited"),
+        (Unavailable("down", http_status=503), "get", "APIUnavailable"),
+        (ServerError("boom", http_status=500), "update", "APIUnavailable"),
+        (OutcomeUnknown("lost"), "create", "OutcomeUnknown"),
+    ],
+)
+def test_reason_per_error_class(error: ApiError, action: str, reason: str) -> None:
+    assert classify(error, action=action, settings=SETTINGS).reason == reason
+
+
+def test_permission_denied_names_the_missing_permission() -> None:
+    verdict = classify(PermissionDenied("denied", http_status=403), action="delete", settings=SETTINGS)
+    assert "dialogflow.siptrunks.delete" in verdict.message
+    assert verdict.retry_after == SETTINGS.permission_retry_seconds
+
+
+def test_rate_limited_honours_retry_info() -> None:
+    error = RateLimited("quota", http_status=429, retry_delay=300)
+    assert classify(error, action="create", settings=SETTINGS).retry_after == 300
+
+
+def test_a_rejected_spec_costs_at_most_ten_calls_an_hour() -> None:
+    verdict = classify(InvalidArgument("bad", http_status=400), action="create", settings=SETTINGS)
+    calls_per_attempt = 2  # the list that guards a create, then the create
+    assert 3600 / verdict.retry_after * calls_per_attempt <= 10
