@@ -38,8 +38,8 @@ def _start_refresher(memo: Any) -> None:
     def restart(done: asyncio.Task[None]) -> None:
         if done.cancelled() or memo.stopping:
             return
-        _LOG.error("the trunk refresher stopped (%r); restarting it", done.exception())
-        _start_refresher(memo)
+        _LOG.error("the trunk refresher stopped (%r); restarting it in 5 s", done.exception())
+        asyncio.get_running_loop().call_later(5, _start_refresher, memo)
 
     task.add_done_callback(restart)
     memo.refresher_task = task
@@ -60,7 +60,8 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     )
     memo.syncer = Syncer(client, KubeWriter(), refresher, SETTINGS)
     memo.last_sync = {}  # uid -> monotonic time of the last full reconcile (resync clock)
-    memo.handled_at = {}  # uid -> monotonic time a change handler last wrote status
+    memo.handled_at = {}  # uid -> monotonic time status was last written (handlers and timer)
+    memo.retry_at = {}  # uid -> monotonic time a stalled or failed reconcile is tried again by the timer
     memo.locks = defaultdict(asyncio.Lock)
     memo.stopping = False
     _start_refresher(memo)
@@ -79,7 +80,7 @@ async def stop(memo: Any, **_: Any) -> None:
         await syncer.client.aclose()
 
 
-def _object(body: kopf.Body) -> TrunkObject:
+def _object(body: kopf.Body | dict[str, Any]) -> TrunkObject:
     meta = body.get("metadata", {})
     try:
         spec = SipTrunkSpec.from_body(body.get("spec", {}))
@@ -108,12 +109,22 @@ def trunk_claims(body: kopf.Body, **_: Any) -> dict[str, ObjectRef] | None:
     return {name: obj.ref} if name and not obj.spec.observe_only else None
 
 
-def _write(outcome: Outcome, obj: TrunkObject, body: kopf.Body, patch: kopf.Patch, *, generation: int) -> None:
-    """Status patch + Events for an Outcome; raises TemporaryError when it asks for a retry.
+def _write(outcome: Outcome, obj: TrunkObject, body: kopf.Body, patch: kopf.Patch, *, generation: int,
+           memo: Any, raise_retry: bool = False) -> None:
+    """Status patch + Events for an Outcome, and when to try again.
 
     `generation` is the one this outcome reflects: the object's for a change handler, the last
-    handled one for the timer (which must not claim to have processed a newer spec).
+    handled one for the timer (which must not claim to have processed a newer spec). A retry is
+    paced by the status timer (`memo.retry_at`), not by a kopf TemporaryError: kopf does not wake a
+    sleeping handler on a spec change, so a long back-off would delay the user's fix. Only short,
+    transient retries (and deletions, which must keep their finalizer) are left to kopf.
     """
+    memo.handled_at[obj.uid] = time.monotonic()
+    stalled = outcome.retry is not None and outcome.retry.reason in reconcile.STALLED_REASONS
+    if outcome.retry is not None and stalled and not raise_retry:
+        memo.retry_at[obj.uid] = time.monotonic() + outcome.retry.retry_after
+    else:
+        memo.retry_at.pop(obj.uid, None)
     now = utc_now()
     updates = list(outcome.conditions)
     if outcome.trunk is not None:
@@ -134,7 +145,7 @@ def _write(outcome: Outcome, obj: TrunkObject, body: kopf.Body, patch: kopf.Patc
     for event in outcome.events:
         kopf.event(body, type="Warning" if event.warning else "Normal", reason=event.reason,
                    message=event.message)
-    if outcome.retry is not None:
+    if outcome.retry is not None and (raise_retry or not stalled):
         raise kopf.TemporaryError(outcome.retry.message, delay=outcome.retry.retry_after)
 
 
@@ -165,9 +176,13 @@ async def sync_trunk(body: kopf.Body, patch: kopf.Patch, memo: Any, reason: str,
         syncer.refresher.watch(str(obj.recorded_name))  # no API call on restart for settled objects
         return
     async with memo.locks[obj.uid]:
+        fresh = await syncer.kube.read(obj.namespace, obj.name)
+        if fresh is None:
+            return
+        obj = _object(fresh)
         outcome = await syncer.converge(obj, _claims(kwargs["trunk_claims"]))
-        memo.last_sync[obj.uid] = memo.handled_at[obj.uid] = time.monotonic()
-    _write(outcome, obj, body, patch, generation=obj.generation)
+        memo.last_sync[obj.uid] = time.monotonic()
+        _write(outcome, obj, body, patch, generation=obj.generation, memo=memo)
 
 
 def _resync_due(obj: TrunkObject, memo: Any) -> bool:
@@ -188,18 +203,23 @@ async def refresh_status(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs
     unless the trunk vanished from the listing, drifted, or the listing keeps failing."""
     obj = _object(body)
     lock: asyncio.Lock = memo.locks[obj.uid]
-    # A handler running, or one that wrote moments ago (its patch may not be in `body` yet), wins.
+    # A handler running, or a write moments ago (its patch may not be in `body` yet), wins.
     recent = time.monotonic() - memo.handled_at.get(obj.uid, -1e9) < max(3.0, 2 * SETTINGS.status_tick_seconds)
-    if body.get("metadata", {}).get("deletionTimestamp") or not obj.status.get("name") or lock.locked() or recent:
+    if body.get("metadata", {}).get("deletionTimestamp") or lock.locked() or recent:
         return
-    try:
-        name = obj.claimed_name
-    except ValueError:
-        return
-    if not name or obj.ready_reason in ("Conflict", "CreateOutcomeUnknown", "ExistingTrunkFound", "InvalidSpec"):
-        return
+    claims = _claims(kwargs["trunk_claims"])
+    retry_at = memo.retry_at.get(obj.uid)
     async with lock:
-        await _refresh_one(obj, name, body, patch, memo, _claims(kwargs["trunk_claims"]))
+        if retry_at is not None:
+            if time.monotonic() >= retry_at:  # a stalled or failed reconcile, tried again at its pace
+                await _full_sync(obj, body, patch, memo, claims, int(obj.status.get("observedGeneration") or 0))
+            return
+        try:
+            name = obj.claimed_name
+        except ValueError:
+            return
+        if name and obj.status.get("name"):
+            await _refresh_one(obj, name, body, patch, memo, claims)
 
 
 async def _refresh_one(obj: TrunkObject, name: str, body: kopf.Body, patch: kopf.Patch, memo: Any,
@@ -214,9 +234,9 @@ async def _refresh_one(obj: TrunkObject, name: str, body: kopf.Body, patch: kopf
         if due:  # fall back to a direct read at resync time rather than trust a stale cache
             await _full_sync(obj, body, patch, memo, claims, generation)
         elif problem is not None and _synced_reason(obj) != "ListFailed":
-            _write(Outcome(conditions=[reconcile.synced_failed("ListFailed", problem),
-                                       *health.unknown_health("ListFailed", problem)]),
-                   obj, body, patch, generation=generation)
+            _write(Outcome(trunk_missing=True, conditions=[reconcile.synced_failed("ListFailed", problem),
+                                                           *health.unknown_health("ListFailed", problem)]),
+                   obj, body, patch, generation=generation, memo=memo)
         return
     trunk = observation.trunk
     settled = reconcile.is_settled(_ready_condition(obj), obj.generation)
@@ -240,7 +260,7 @@ async def _refresh_one(obj: TrunkObject, name: str, body: kopf.Body, patch: kopf
     if _synced_reason(obj) == "ListFailed":
         ready.append(reconcile.synced_ok())
     if ready or health.mirror_differs(trunk, obj.status):
-        _write(Outcome(trunk=trunk, conditions=ready), obj, body, patch, generation=generation)
+        _write(Outcome(trunk=trunk, conditions=ready), obj, body, patch, generation=generation, memo=memo)
 
 
 def _synced_reason(obj: TrunkObject) -> str | None:
@@ -250,9 +270,19 @@ def _synced_reason(obj: TrunkObject) -> str | None:
 
 async def _full_sync(obj: TrunkObject, body: kopf.Body, patch: kopf.Patch, memo: Any, claims: Claims,
                      generation: int, *, drift_check: bool = False) -> None:
+    """A reconcile started by the timer, on a fresh read of the object. It never raises: failures
+    are paced by `memo.retry_at`, so the timer keeps mirroring connection state meanwhile."""
+    fresh = await memo.syncer.kube.read(obj.namespace, obj.name)
+    if fresh is None or fresh.get("metadata", {}).get("deletionTimestamp"):
+        return
+    obj = _object(fresh)
     outcome = await memo.syncer.converge(obj, claims, drift_check=drift_check)
-    memo.last_sync[obj.uid] = time.monotonic()
-    _write(outcome, obj, body, patch, generation=generation)
+    if outcome.retry is None:
+        memo.last_sync[obj.uid] = time.monotonic()
+    with contextlib.suppress(kopf.TemporaryError):
+        _write(outcome, obj, body, patch, generation=generation, memo=memo)
+    if outcome.retry is not None:
+        memo.retry_at[obj.uid] = time.monotonic() + outcome.retry.retry_after
 
 
 @kopf.on.delete(*RESOURCE)
@@ -261,13 +291,18 @@ async def delete_trunk(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: 
     obj = _object(body)
     syncer: Syncer = memo.syncer
     async with memo.locks[obj.uid]:
+        fresh = await syncer.kube.read(obj.namespace, obj.name)
+        if fresh is None:
+            return
+        obj = _object(fresh)
         outcome = await syncer.delete(obj, _claims(kwargs["trunk_claims"]))
-        memo.handled_at[obj.uid] = time.monotonic()
     memo.last_sync.pop(obj.uid, None)
-    if outcome.retry is None:
-        memo.locks.pop(obj.uid, None)
-        memo.handled_at.pop(obj.uid, None)
-    _write(outcome, obj, body, patch, generation=obj.generation)
+    try:
+        _write(outcome, obj, body, patch, generation=obj.generation, memo=memo, raise_retry=True)
+    finally:
+        if outcome.retry is None:
+            for table in (memo.locks, memo.handled_at, memo.retry_at):
+                table.pop(obj.uid, None)
 
 
 @kopf.on.event("apiextensions.k8s.io", "v1", "customresourcedefinitions",

@@ -34,6 +34,18 @@ class KubeWriter:
         self._objects = k8s.CustomObjectsApi(api_client)
         self._extensions = k8s.ApiextensionsV1Api(api_client)
 
+    async def read(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object as stored now (None once it is gone): handlers that waited for the per-object
+        lock must not act on the snapshot their event carried."""
+        try:
+            body: dict[str, Any] = await asyncio.to_thread(
+                self._objects.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return body
+
     async def annotate(self, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
         """Merge-patch annotations (None removes one); returns once the API server stored them."""
         body: dict[str, Any] = {"metadata": {"annotations": annotations}}

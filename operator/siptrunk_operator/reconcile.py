@@ -67,6 +67,13 @@ def matches_spec(spec: SipTrunkSpec, trunk: SipTrunk) -> bool:
     )
 
 
+def fingerprint(hostnames: Iterable[str], display_name: str | None) -> str:
+    """A short digest of what a create sends, kept in the pending marker: recovery then matches what
+    was sent, even if the spec was edited before the retry."""
+    text = "\n".join(sorted(hostname_set(hostnames))) + "\n#" + (display_name or "")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 # -- identity ----------------------------------------------------------------------------------
 
 
@@ -94,11 +101,17 @@ class Recovery:
     ambiguous: tuple[str, ...] = ()
 
 
-def recover_create(spec: SipTrunkSpec, listed: Iterable[SipTrunk], owned_elsewhere: set[str]) -> Recovery:
-    """Never a blind second create: adopt the single unowned match, create if none, else stop."""
-    candidates = sorted(
-        t.name for t in listed if t.name and t.name not in owned_elsewhere and matches_spec(spec, t)
-    )
+def recover_create(spec: SipTrunkSpec, listed: Iterable[SipTrunk], owned_elsewhere: set[str],
+                   sent: str | None = None) -> Recovery:
+    """Never a blind second create: adopt the single unowned match, create if none, else stop.
+    With `sent` (the marker's fingerprint) a match is what was sent; without it, what the spec asks."""
+
+    def matches(trunk: SipTrunk) -> bool:
+        if sent is None:
+            return matches_spec(spec, trunk)
+        return fingerprint(trunk.expected_hostname, trunk.display_name) == sent
+
+    candidates = sorted(t.name for t in listed if t.name and t.name not in owned_elsewhere and matches(t))
     if len(candidates) == 1:
         return Recovery(adopt=candidates[0])
     if not candidates:

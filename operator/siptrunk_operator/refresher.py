@@ -92,10 +92,13 @@ class TrunkRefresher:
         """Why the cached state of `name` cannot be trusted (stale listing and its last error)."""
         parent = self._parent_of(name)
         age = None if parent.listed_at is None else self._clock() - parent.listed_at
-        if parent.last_error is None or (age is not None and age <= max_age):
+        if age is not None and age <= max_age:
             return None
+        if age is None and parent.last_error is None:
+            return None  # not listed yet, and nothing went wrong: just wait
         since = "never listed" if age is None else f"last listed {age:.0f}s ago"
-        return f"Listing projects/{parent.project}/locations/{parent.location} fails ({since}): {parent.last_error}"
+        cause = parent.last_error or "no listing completed since"
+        return f"Listing projects/{parent.project}/locations/{parent.location} fails ({since}): {cause}"
 
     def record(self, trunk: SipTrunk) -> None:
         """Write-through after a create or patch, so the cache never lags the operator's own writes."""
@@ -154,6 +157,10 @@ class TrunkRefresher:
                                      parent.project, parent.location, err)
                         parent.last_error = str(err)
                         parent.next_due = now + self.fast_seconds
+                    except Exception as err:  # one bad parent must not stop the others
+                        _LOG.exception("listing projects/%s/locations/%s failed", parent.project, parent.location)
+                        parent.last_error = f"{type(err).__name__}: {err}"
+                        parent.next_due = now + self.slow_seconds
             due = [p.next_due for p in self._parents.values()]
             delay = max(0.2, min(due) - self._clock()) if due else self.slow_seconds
             self._wakeup.clear()

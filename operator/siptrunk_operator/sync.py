@@ -60,11 +60,19 @@ class TrunkObject:
 
     @property
     def claimed_name(self) -> str | None:
-        return self.spec.adopted_name() or self.recorded_name
+        """The trunk this object owns: the recorded annotation is authoritative (a resourceID added
+        later cannot redirect a delete), then spec.resourceID, then status."""
+        return self.annotations.get(TRUNK_NAME_ANNOTATION) or self.spec.adopted_name() or self.recorded_name
 
     @property
     def create_pending(self) -> bool:
         return CREATE_PENDING_ANNOTATION in self.annotations
+
+    @property
+    def pending_fingerprint(self) -> str | None:
+        """What the interrupted create sent (hostnames + display name), recorded in the marker."""
+        value = self.annotations.get(CREATE_PENDING_ANNOTATION, "")
+        return value.partition(" ")[2] or None
 
     @property
     def ref(self) -> ObjectRef:
@@ -138,9 +146,9 @@ class Syncer:
         step = _Step()
         try:
             name = obj.claimed_name
-            recorded = obj.annotations.get(TRUNK_NAME_ANNOTATION)
-            if obj.spec.resource_id and recorded and name != recorded and not obj.spec.observe_only:
-                return self._invalid(outcome, f"spec.resourceID names {name} but this object owns {recorded}; "
+            adopted = obj.spec.adopted_name()
+            if adopted and name != adopted and not obj.spec.observe_only:
+                return self._invalid(outcome, f"spec.resourceID names {adopted} but this object owns {name}; "
                                               "create a new SipTrunk to manage another trunk.")
             if name:
                 others = [c for c in claims(name) if (c.namespace, c.name) != (obj.namespace, obj.name)]
@@ -161,7 +169,7 @@ class Syncer:
             verdict = classify(err, action=step.action, settings=self.settings)
             # Ready reports what is known: a failed create or a rejected patch means "not as spec";
             # a failed read leaves the previous Ready in place (Synced=False says why).
-            return outcome.fail(verdict, ready=False if step.action in ("create", "list")
+            return outcome.fail(verdict, ready=False if step.action in ("create", "list", "update")
                                 or verdict.reason == "InvalidSpec" else None)
         if outcome.retry is None:
             outcome.conditions.append(reconcile.synced_ok())
@@ -224,7 +232,8 @@ class Syncer:
     async def _create_or_recover(self, obj: TrunkObject, claims: Claims, outcome: Outcome, step: _Step,
                                  *, replacing: str | None = None) -> None:
         listed, owned_elsewhere = await self._unowned_matches(obj, claims, step, exclude=replacing)
-        recovery = reconcile.recover_create(obj.spec, listed, owned_elsewhere)
+        recovery = reconcile.recover_create(obj.spec, listed, owned_elsewhere,
+                                            sent=obj.pending_fingerprint if obj.create_pending else None)
         if recovery.ambiguous:
             stuck = "CreateOutcomeUnknown" if obj.create_pending else "ExistingTrunkFound"
             message = (reconcile.ambiguous_message(obj.spec, recovery.ambiguous) if obj.create_pending
@@ -256,7 +265,8 @@ class Syncer:
 
     async def _create(self, obj: TrunkObject, outcome: Outcome, step: _Step) -> SipTrunk:
         """Marker first (confirmed by the API server), then create, then the name; see recover_create."""
-        await self.kube.annotate(obj.namespace, obj.name, {CREATE_PENDING_ANNOTATION: utc_now()})
+        marker = f"{utc_now()} {reconcile.fingerprint(obj.spec.expected_hostname, obj.spec.display_name)}"
+        await self.kube.annotate(obj.namespace, obj.name, {CREATE_PENDING_ANNOTATION: marker})
         step.action = "create"
         try:
             trunk = await self.client.create(obj.spec.project_id, obj.spec.location,
@@ -278,7 +288,8 @@ class Syncer:
     # -- delete --------------------------------------------------------------------------------
 
     async def delete(self, obj: TrunkObject, claims: Claims) -> Outcome:
-        """Delete the trunk unless a policy says abandon; sets `retry` when the finalizer must stay."""
+        """Delete the trunk (and any trunk an interrupted create made) unless a policy says abandon;
+        sets `retry` when the finalizer must stay."""
         outcome = Outcome()
         step = _Step()
         try:
@@ -286,32 +297,36 @@ class Syncer:
         except ValueError:
             name = obj.recorded_name
         try:
-            if name is None and obj.create_pending and not obj.spec.observe_only:
-                name = await self._interrupted_create_for_delete(obj, claims, outcome, step)
-                if outcome.retry is not None:
-                    return outcome
             abandon_reason = await self._abandon_reason(obj, name, claims)
             if abandon_reason:
                 outcome.say("Abandoned", abandon_reason)
                 return outcome
-            assert name is not None
-            step.action = "delete"
-            try:
-                await self.client.delete(name)
-            except NotFound:
-                outcome.say("Deleted", f"Trunk {name} was already gone from the API")
-            else:
-                outcome.say("Deleted", f"Deleted trunk {name}")
+            targets = [name] if name else []
+            if obj.create_pending:
+                found = await self._interrupted_create_for_delete(obj, claims, outcome, step, exclude=name)
+                if outcome.retry is not None:
+                    return outcome
+                targets += [found] if found else []
+            if not targets:
+                outcome.say("Deleted", "No trunk was recorded for this object; nothing to delete in the API.")
+            for target in targets:
+                step.action = "delete"
+                try:
+                    await self.client.delete(target)
+                except NotFound:
+                    outcome.say("Deleted", f"Trunk {target} was already gone from the API")
+                else:
+                    outcome.say("Deleted", f"Deleted trunk {target}")
+                self.refresher.forget(target)
         except ApiError as err:
             return outcome.fail(classify(err, action=step.action, settings=self.settings), ready=None)
-        self.refresher.forget(name)
         return outcome
 
     async def _interrupted_create_for_delete(self, obj: TrunkObject, claims: Claims, outcome: Outcome,
-                                             step: _Step) -> str | None:
+                                             step: _Step, *, exclude: str | None) -> str | None:
         """The trunk an interrupted create may have made, so deleting the object does not orphan it."""
-        listed, owned_elsewhere = await self._unowned_matches(obj, claims, step)
-        recovery = reconcile.recover_create(obj.spec, listed, owned_elsewhere)
+        listed, owned_elsewhere = await self._unowned_matches(obj, claims, step, exclude=exclude)
+        recovery = reconcile.recover_create(obj.spec, listed, owned_elsewhere, sent=obj.pending_fingerprint)
         if recovery.ambiguous:
             message = reconcile.ambiguous_message(obj.spec, recovery.ambiguous)
             outcome.fail(Verdict("CreateOutcomeUnknown", message, self.settings.invalid_spec_retry_seconds),
@@ -319,15 +334,16 @@ class Syncer:
         return recovery.adopt
 
     async def _abandon_reason(self, obj: TrunkObject, name: str | None, claims: Claims) -> str | None:
-        if name is None:
-            return "No trunk was recorded for this object; nothing to delete in the API."
+        """Why nothing may be deleted in the API; checked before any API call."""
+        what = f"trunk {name}" if name else "any trunk"
         if obj.spec.observe_only:
-            return f"ObserveOnly: trunk {name} is left in the API."
+            return f"ObserveOnly: {what} is left in the API."
         if obj.spec.deletion_policy.value == "Abandon":
-            return f"deletionPolicy Abandon: trunk {name} is left in the API."
-        others = [c for c in claims(name) if (c.namespace, c.name) != (obj.namespace, obj.name)]
-        if reconcile.conflict_owner(obj.ref, others) is not None:
+            return f"deletionPolicy Abandon: {what} is left in the API."
+        if name and reconcile.conflict_owner(
+            obj.ref, [c for c in claims(name) if (c.namespace, c.name) != (obj.namespace, obj.name)]
+        ) is not None:
             return f"Trunk {name} belongs to another SipTrunk; it is left in the API."
         if await self.kube.crd_is_being_deleted():
-            return f"The SipTrunk CRD is being deleted (uninstall): trunk {name} is left in the API."
+            return f"The SipTrunk CRD is being deleted (uninstall): {what} is left in the API."
         return None

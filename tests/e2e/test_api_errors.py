@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 from kubernetes import client as k8s
@@ -64,22 +65,38 @@ def _gone(kube: k8s.CustomObjectsApi, namespace: str, name: str) -> bool:
     return False
 
 
-def test_invalid_spec_is_reported_and_retried_slowly(
-    operator: OperatorProcess, control_plane: LocalControlPlane, control: EmulatorControl,
-    kube: k8s.CustomObjectsApi, namespace: str, project_id: str,
+def test_invalid_spec_is_retried_slowly_and_a_fix_applies_at_once(
+    operator_factory: Callable[..., OperatorProcess], control_plane: LocalControlPlane,
+    control: EmulatorControl, kube: k8s.CustomObjectsApi, isolated_namespace: str, project_id: str,
 ) -> None:
+    namespace = isolated_namespace
     control.add_fault(method="POST", path=f"/projects/{project_id}/", action="error", status=400,
                       message="SipTrunk.expected_hostname is not allowlisted for this project.")
-    _apply(control_plane, namespace, trunk_manifest("rejected", project_id, HOSTS))
-    obj = wait_for_condition(kube, namespace, "rejected", "Ready", "False", reason="InvalidSpec")
-    assert "not allowlisted" in _condition(obj, "Ready")["message"]
-    assert _condition(obj, "Synced")["reason"] == "InvalidSpec"
-    time.sleep(8)
-    calls = control.requests(path_contains=f"/projects/{project_id}/")
-    # One attempt (a list, then the create), then nothing: the next try waits
-    # SIPTRUNK_INVALID_SPEC_RETRY_SECONDS (900 s), so a rejected spec costs at most 2 x 4 calls an hour.
-    assert [c["method"] for c in calls] == ["GET", "POST"], calls
-    control.clear_faults()
+    pace = 8.0  # SIPTRUNK_INVALID_SPEC_RETRY_SECONDS for this operator (900 s by default)
+    with operator_factory(namespaces=("iso-*",), SIPTRUNK_INVALID_SPEC_RETRY_SECONDS=str(pace)):
+        _apply(control_plane, namespace, trunk_manifest("rejected", project_id, HOSTS))
+        obj = wait_for_condition(kube, namespace, "rejected", "Ready", "False", reason="InvalidSpec")
+        first = time.monotonic()
+        assert "not allowlisted" in _condition(obj, "Ready")["message"]
+        assert _condition(obj, "Synced")["reason"] == "InvalidSpec"
+        assert _condition(obj, "Stalled")["status"] == "True"
+
+        def posts() -> list[dict[str, object]]:
+            return control.requests(method="POST", path_contains=f"/projects/{project_id}/")
+
+        time.sleep(pace / 2)
+        assert len(posts()) == 1  # nothing before the pace is up
+        wait_for(lambda: len(posts()) == 2, timeout=pace * 3, message="the paced retry")
+        assert time.monotonic() - first >= pace * 0.7
+        calls = control.requests(path_contains=f"/projects/{project_id}/")
+        assert [c["method"] for c in calls] == ["GET", "POST", "GET", "POST"]  # list + create per attempt
+
+        # Fixing the spec is acted on at once, not after the back-off.
+        control.clear_faults()
+        _apply(control_plane, namespace, trunk_manifest("rejected", project_id, HOSTS, "Fixed"))
+        wait_for_condition(kube, namespace, "rejected", "Ready", "True", timeout=pace)
+        assert len(project_trunks(control, project_id)) == 1
+        control_plane.kubectl("delete", "-n", namespace, "siptrunk/rejected", "--timeout=60s", timeout=90)
 
 
 def test_permission_denied_on_create_names_the_permission(

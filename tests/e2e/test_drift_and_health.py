@@ -35,8 +35,11 @@ def test_out_of_band_edit_is_reverted_at_resync(
 ) -> None:
     manifest = trunk_manifest("drifty", project_id, HOSTS, "As declared")
     trunk_name = _create(control_plane, kube, namespace, "drifty", manifest)
-    control_plane.kubectl("annotate", "-n", namespace, "siptrunk/drifty", f"{RESYNC_ANNOTATION}=3")
+    control_plane.kubectl("annotate", "-n", namespace, "siptrunk/drifty", f"{RESYNC_ANNOTATION}=10")
     control.edit_trunk(trunk_name, displayName="Edited in the console", expectedHostname=["x.example.com"])
+    # Seen at once (from the listing) as Drifted, reverted at the next resync.
+    obj = wait_for_condition(kube, namespace, "drifty", "Ready", "False", reason="Drifted", timeout=10)
+    assert {c["type"]: c["status"] for c in obj["status"]["conditions"]}["Reconciling"] == "True"
     _, _, message = wait_for_event(core, namespace, "drifty", "DriftReverted", timeout=30)
     assert "displayName" in message and "expectedHostname" in message
     (trunk,) = project_trunks(control, project_id)

@@ -12,6 +12,8 @@ from siptrunk_operator.emulator import EmulatorControl
 from siptrunk_operator.kube import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION
 from siptrunk_operator.localcluster.controlplane import LocalControlPlane
 from siptrunk_operator.localcluster.operator_process import OperatorProcess
+from siptrunk_operator.settings import FINALIZER
+from siptrunk_operator.spec import GROUP, PLURAL, VERSION
 from tests.e2e.helpers import (
     api_writes,
     create_in_api,
@@ -150,17 +152,31 @@ def test_existing_unowned_match_is_not_taken_silently(
     assert ready["status"] == "False" and existing["name"] in ready["message"]
     assert "spec.resourceID" in ready["message"]
     assert api_writes(control, project_id) == []
+    # Following the message (a spec change) takes effect at once, not after the 900 s back-off.
+    control_plane.kubectl("apply", "-n", namespace, "-f", "-", input_text=trunk_manifest(
+        "lookalike", project_id, HOSTS, "Made in the console", resourceID=existing["name"]))
+    obj = wait_for_condition(kube, namespace, "lookalike", "Ready", "True", timeout=30)
+    assert obj["status"]["name"] == existing["name"]
+    assert "POST" not in [w["method"] for w in api_writes(control, project_id)]
 
 
 def test_deleting_an_object_with_an_interrupted_create_deletes_its_trunk(
-    operator: OperatorProcess, control_plane: LocalControlPlane, control: EmulatorControl, emulator_url: str,
-    kube: k8s.CustomObjectsApi, namespace: str, project_id: str,
+    operator_factory: Callable[..., OperatorProcess], control_plane: LocalControlPlane, control: EmulatorControl,
+    emulator_url: str, kube: k8s.CustomObjectsApi, isolated_namespace: str, project_id: str,
 ) -> None:
-    """A crash left the marker and a trunk; the object is deleted before any recovery: no orphan."""
+    """A crash left the marker and a trunk but no name, and the object is deleted before any
+    operator runs again: the delete must find that trunk and remove it, not orphan it."""
+    namespace = isolated_namespace
     made = create_in_api(emulator_url, project_id, HOSTS, "Orphan?")
-    manifest = _interrupted(trunk_manifest("leaving", project_id, HOSTS, "Orphan?"))
+    manifest = _interrupted(trunk_manifest("leaving", project_id, HOSTS, "Orphan?")).replace(
+        "metadata:\n", f"metadata:\n  finalizers: [{FINALIZER}]\n", 1)
     control_plane.kubectl("apply", "-n", namespace, "-f", "-", input_text=manifest)
-    wait_for_condition(kube, namespace, "leaving", "Ready", "True")  # recovered and adopted
-    assert get_trunk(kube, namespace, "leaving")["status"]["name"] == made["name"]
-    control_plane.kubectl("delete", "-n", namespace, "siptrunk/leaving", "--timeout=60s", timeout=90)
-    assert project_trunks(control, project_id) == []
+    control_plane.kubectl("delete", "-n", namespace, "siptrunk/leaving", "--wait=false")
+    control.clear_requests()
+    with operator_factory(namespaces=("iso-*",)):
+        wait_for(lambda: not project_trunks(control, project_id), message="the orphan-to-be to be deleted")
+        wait_for(lambda: not kube.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"],
+                 message="the object to disappear")
+    deletes = [w for w in api_writes(control, project_id) if w["method"] == "DELETE"]
+    assert [d["path"].rsplit("/", 1)[-1] for d in deletes] == [made["name"].rsplit("/", 1)[-1]]
+    assert "POST" not in [w["method"] for w in api_writes(control, project_id)]

@@ -81,3 +81,25 @@ def test_steady_state_uses_list_calls_and_status_follows_within_60s(
                  timeout=60, interval=1, message="status to follow the emulator within 60 s")
         print(f"status followed the API in {time.monotonic() - changed:.1f}s")
         control_plane.kubectl("delete", "-n", namespace, "siptrunks", "--all", "--timeout=120s", timeout=150)
+
+
+def test_restart_does_not_reread_settled_trunks_one_by_one(
+    operator_factory: Callable[..., OperatorProcess], control_plane: LocalControlPlane,
+    control: EmulatorControl, kube: k8s.CustomObjectsApi, isolated_namespace: str, project_id: str,
+) -> None:
+    namespace = isolated_namespace
+    manifests = [yaml.safe_load(trunk_manifest(f"settled-{i}", project_id, [f"sbc{i}.restart.example.com"],
+                                               deletionPolicy="Abandon")) for i in range(5)]
+    with operator_factory(namespaces=("iso-*",)):
+        control_plane.kubectl("apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump_all(manifests))
+        wait_for(lambda: _ready_count(kube, namespace) == 5, timeout=60, message="5 trunks Ready")
+    control.clear_requests()
+    with operator_factory(namespaces=("iso-*",)):
+        wait_for(lambda: control.requests(method="GET", path_contains=f"/projects/{project_id}/"), timeout=30,
+                 message="the restarted operator's first listing")
+        time.sleep(3)
+        calls = _classify(control.requests(path_contains=f"/projects/{project_id}/"), project_id)
+        assert calls["list"] >= 1
+        assert calls["get"] == 0 and sum(calls.values()) == calls["list"], calls
+        assert _ready_count(kube, namespace) == 5
+        control_plane.kubectl("delete", "-n", namespace, "siptrunks", "--all", "--timeout=60s", timeout=90)

@@ -42,3 +42,7 @@ def test_deleting_the_crd_leaves_every_trunk(
                      message="the CRD to be gone")
             assert sorted(t["name"] for t in project_trunks(control, project_id)) == names
             assert "DELETE" not in [w["method"] for w in api_writes(control, project_id)]
+            core = k8s.CoreV1Api(k8s_config.new_client_from_config(config_file=str(plane.kubeconfig)))
+            abandoned = wait_for(lambda: [e.message for e in core.list_namespaced_event("default").items
+                                          if e.reason == "Abandoned"], message="Abandoned Events")
+            assert any(names[0] in message and "uninstall" in message for message in abandoned)

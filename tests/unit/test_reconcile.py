@@ -177,3 +177,17 @@ def test_is_settled_needs_ready_for_this_generation() -> None:
     assert not reconcile.is_settled({"reason": "UpToDate", "observedGeneration": 2}, 3)
     assert not reconcile.is_settled({"reason": "InvalidSpec", "observedGeneration": 3}, 3)
     assert not reconcile.is_settled(None, 3)
+
+
+def test_recovery_matches_what_was_sent_not_the_edited_spec() -> None:
+    sent = reconcile.fingerprint(["a.example.com", "b.example.com"], "A")
+    edited = spec(displayName="Renamed while the create was in doubt")
+    listed = [trunk(name="n1"), trunk(name="n2", displayName="Renamed while the create was in doubt")]
+    assert reconcile.recover_create(edited, listed, set(), sent=sent) == reconcile.Recovery(adopt="n1")
+    assert reconcile.recover_create(edited, listed, set()) == reconcile.Recovery(adopt="n2")
+
+
+def test_fingerprint_ignores_order_and_case() -> None:
+    assert reconcile.fingerprint(["B.example.com", "a.example.com"], None) == reconcile.fingerprint(
+        ["a.example.com", "b.example.com"], "")
+    assert reconcile.fingerprint(["a.example.com"], "x") != reconcile.fingerprint(["a.example.com"], "y")
