@@ -90,7 +90,15 @@ def _object(body: kopf.Body | dict[str, Any]) -> TrunkObject:
         namespace=meta.get("namespace", ""), name=meta.get("name", ""), uid=meta.get("uid", ""),
         created=meta.get("creationTimestamp", ""), generation=int(meta.get("generation", 0)),
         spec=spec, annotations=dict(meta.get("annotations") or {}), status=dict(body.get("status") or {}),
+        deleting=bool(meta.get("deletionTimestamp")),
     )
+
+
+async def _reread(syncer: Syncer, obj: TrunkObject) -> TrunkObject | None:
+    """The object as stored now (None once gone): whoever waited for the lock must not act on the
+    snapshot its event carried."""
+    fresh = await syncer.kube.read(obj.namespace, obj.name)
+    return None if fresh is None else _object(fresh)
 
 
 def _claims(index: kopf.Index[str, ObjectRef]) -> Claims:
@@ -176,10 +184,10 @@ async def sync_trunk(body: kopf.Body, patch: kopf.Patch, memo: Any, reason: str,
         syncer.refresher.watch(str(obj.recorded_name))  # no API call on restart for settled objects
         return
     async with memo.locks[obj.uid]:
-        fresh = await syncer.kube.read(obj.namespace, obj.name)
-        if fresh is None:
+        current = await _reread(syncer, obj)
+        if current is None:
             return
-        obj = _object(fresh)
+        obj = current
         outcome = await syncer.converge(obj, _claims(kwargs["trunk_claims"]))
         memo.last_sync[obj.uid] = time.monotonic()
         _write(outcome, obj, body, patch, generation=obj.generation, memo=memo)
@@ -205,7 +213,7 @@ async def refresh_status(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs
     lock: asyncio.Lock = memo.locks[obj.uid]
     # A handler running, or a write moments ago (its patch may not be in `body` yet), wins.
     recent = time.monotonic() - memo.handled_at.get(obj.uid, -1e9) < max(3.0, 2 * SETTINGS.status_tick_seconds)
-    if body.get("metadata", {}).get("deletionTimestamp") or lock.locked() or recent:
+    if obj.deleting or lock.locked() or recent:
         return
     claims = _claims(kwargs["trunk_claims"])
     retry_at = memo.retry_at.get(obj.uid)
@@ -272,10 +280,10 @@ async def _full_sync(obj: TrunkObject, body: kopf.Body, patch: kopf.Patch, memo:
                      generation: int, *, drift_check: bool = False) -> None:
     """A reconcile started by the timer, on a fresh read of the object. It never raises: failures
     are paced by `memo.retry_at`, so the timer keeps mirroring connection state meanwhile."""
-    fresh = await memo.syncer.kube.read(obj.namespace, obj.name)
-    if fresh is None or fresh.get("metadata", {}).get("deletionTimestamp"):
+    current = await _reread(memo.syncer, obj)
+    if current is None or current.deleting:
         return
-    obj = _object(fresh)
+    obj = current
     outcome = await memo.syncer.converge(obj, claims, drift_check=drift_check)
     if outcome.retry is None:
         memo.last_sync[obj.uid] = time.monotonic()
@@ -291,10 +299,10 @@ async def delete_trunk(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: 
     obj = _object(body)
     syncer: Syncer = memo.syncer
     async with memo.locks[obj.uid]:
-        fresh = await syncer.kube.read(obj.namespace, obj.name)
-        if fresh is None:
+        current = await _reread(syncer, obj)
+        if current is None:
             return
-        obj = _object(fresh)
+        obj = current
         outcome = await syncer.delete(obj, _claims(kwargs["trunk_claims"]))
     memo.last_sync.pop(obj.uid, None)
     try:

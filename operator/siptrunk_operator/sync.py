@@ -52,6 +52,7 @@ class TrunkObject:
     spec: SipTrunkSpec
     annotations: Mapping[str, str]
     status: Mapping[str, Any]
+    deleting: bool = False
 
     @property
     def recorded_name(self) -> str | None:
