@@ -118,7 +118,7 @@ def trunk_claims(body: kopf.Body, **_: Any) -> dict[str, ObjectRef] | None:
 
 
 def _write(outcome: Outcome, obj: TrunkObject, body: kopf.Body, patch: kopf.Patch, *, generation: int,
-           memo: Any, raise_retry: bool = False) -> None:
+           memo: Any, raise_retry: bool = False, paces: bool = True) -> None:
     """Status patch + Events for an Outcome, and when to try again.
 
     `generation` is the one this outcome reflects: the object's for a change handler, the last
@@ -129,7 +129,9 @@ def _write(outcome: Outcome, obj: TrunkObject, body: kopf.Body, patch: kopf.Patc
     """
     memo.handled_at[obj.uid] = time.monotonic()
     stalled = outcome.retry is not None and outcome.retry.reason in reconcile.STALLED_REASONS
-    if outcome.retry is not None and stalled and not raise_retry:
+    if not paces:
+        pass  # a mirror-only write: a pending retry keeps its time
+    elif outcome.retry is not None and stalled and not raise_retry:
         memo.retry_at[obj.uid] = time.monotonic() + outcome.retry.retry_after
     else:
         memo.retry_at.pop(obj.uid, None)
@@ -165,9 +167,11 @@ def _post_transitions(obj: TrunkObject, trunk: Any, body: kopf.Body) -> None:
 
 
 def _settled(obj: TrunkObject) -> bool:
-    """Nothing changed since the last successful sync: the list refresher takes it from here."""
-    return bool(obj.recorded_name) and obj.status.get("observedGeneration") == obj.generation \
-        and obj.ready_reason in ("UpToDate", "Observed") and not obj.create_pending
+    """The current generation was applied and the last round trip succeeded: the list refresher
+    takes it from here (a restart then costs no API call for this object)."""
+    return bool(obj.recorded_name) and not obj.create_pending \
+        and reconcile.is_settled(_ready_condition(obj), obj.generation) and obj.ready_reason != "Drifted" \
+        and _synced_reason(obj) in (None, "Synced", "ListFailed")
 
 
 def _ready_condition(obj: TrunkObject) -> dict[str, Any] | None:
@@ -185,8 +189,8 @@ async def sync_trunk(body: kopf.Body, patch: kopf.Patch, memo: Any, reason: str,
         return
     async with memo.locks[obj.uid]:
         current = await _reread(syncer, obj)
-        if current is None:
-            return
+        if current is None or current.deleting:
+            return  # the delete handler takes it from here
         obj = current
         outcome = await syncer.converge(obj, _claims(kwargs["trunk_claims"]))
         memo.last_sync[obj.uid] = time.monotonic()
@@ -218,40 +222,48 @@ async def refresh_status(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs
     claims = _claims(kwargs["trunk_claims"])
     retry_at = memo.retry_at.get(obj.uid)
     async with lock:
-        if retry_at is not None:
-            if time.monotonic() >= retry_at:  # a stalled or failed reconcile, tried again at its pace
-                await _full_sync(obj, body, patch, memo, claims, int(obj.status.get("observedGeneration") or 0))
+        if retry_at is not None and time.monotonic() >= retry_at:  # stalled: tried again at its pace
+            await _full_sync(obj, body, patch, memo, claims, int(obj.status.get("observedGeneration") or 0))
             return
         try:
             name = obj.claimed_name
-        except ValueError:
+            if name:
+                await _refresh_one(obj, name, body, patch, memo, claims, mirror_only=retry_at is not None)
+        except ValueError:  # a malformed recorded name: sync_trunk reports it as InvalidSpec
             return
-        if name and obj.status.get("name"):
-            await _refresh_one(obj, name, body, patch, memo, claims)
 
 
 async def _refresh_one(obj: TrunkObject, name: str, body: kopf.Body, patch: kopf.Patch, memo: Any,
-                       claims: Claims) -> None:
+                       claims: Claims, *, mirror_only: bool = False) -> None:
+    """`mirror_only` while a paced retry is pending: keep connection health current, touch nothing else."""
     syncer: Syncer = memo.syncer
     generation = int(obj.status.get("observedGeneration") or 0)
     syncer.refresher.watch(name)
     due = _resync_due(obj, memo)
     problem = syncer.refresher.listing_problem(name, max_age=3 * SETTINGS.refresh_slow_seconds)
     observation = syncer.refresher.observed(name)
+    if mirror_only:
+        trunk = observation.trunk if observation is not None and problem is None else None
+        if trunk is not None and health.mirror_differs(trunk, obj.status):
+            _write(Outcome(trunk=trunk), obj, body, patch, generation=generation, memo=memo, paces=False)
+        return
     if problem is not None or observation is None:
         if due:  # fall back to a direct read at resync time rather than trust a stale cache
             await _full_sync(obj, body, patch, memo, claims, generation)
         elif problem is not None and _synced_reason(obj) != "ListFailed":
             _write(Outcome(trunk_missing=True, conditions=[reconcile.synced_failed("ListFailed", problem),
                                                            *health.unknown_health("ListFailed", problem)]),
-                   obj, body, patch, generation=generation, memo=memo)
+                   obj, body, patch, generation=generation, memo=memo, paces=False)
         return
     trunk = observation.trunk
     settled = reconcile.is_settled(_ready_condition(obj), obj.generation)
     drifted = trunk is not None and settled and not obj.spec.observe_only \
         and bool(reconcile.update_mask(obj.spec, trunk))
     vanished = trunk is None and obj.ready_reason != "NotFoundInAPI"
-    if vanished or (due and (drifted or trunk is None)):
+    reappeared = trunk is not None and obj.ready_reason == "NotFoundInAPI"
+    # A failed round trip or an unapplied generation is retried at resync even after a restart.
+    unfinished = due and not _settled(obj) and obj.ready_reason != "NotFoundInAPI"
+    if vanished or reappeared or unfinished or (due and (drifted or trunk is None)):
         await _full_sync(obj, body, patch, memo, claims, generation, drift_check=True)
         return
     if due:
@@ -268,7 +280,8 @@ async def _refresh_one(obj: TrunkObject, name: str, body: kopf.Body, patch: kopf
     if _synced_reason(obj) == "ListFailed":
         ready.append(reconcile.synced_ok())
     if ready or health.mirror_differs(trunk, obj.status):
-        _write(Outcome(trunk=trunk, conditions=ready), obj, body, patch, generation=generation, memo=memo)
+        _write(Outcome(trunk=trunk, conditions=ready), obj, body, patch, generation=generation, memo=memo,
+               paces=False)
 
 
 def _synced_reason(obj: TrunkObject) -> str | None:
@@ -301,6 +314,7 @@ async def delete_trunk(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: 
     async with memo.locks[obj.uid]:
         current = await _reread(syncer, obj)
         if current is None:
+            _forget(memo, obj.uid)
             return
         obj = current
         outcome = await syncer.delete(obj, _claims(kwargs["trunk_claims"]))
@@ -309,8 +323,12 @@ async def delete_trunk(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: 
         _write(outcome, obj, body, patch, generation=obj.generation, memo=memo, raise_retry=True)
     finally:
         if outcome.retry is None:
-            for table in (memo.locks, memo.handled_at, memo.retry_at):
-                table.pop(obj.uid, None)
+            _forget(memo, obj.uid)
+
+
+def _forget(memo: Any, uid: str) -> None:
+    for table in (memo.locks, memo.handled_at, memo.retry_at, memo.last_sync):
+        table.pop(uid, None)
 
 
 @kopf.on.event("apiextensions.k8s.io", "v1", "customresourcedefinitions",

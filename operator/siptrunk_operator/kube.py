@@ -12,9 +12,13 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from siptrunk_operator.settings import ANNOTATION_PREFIX
 from siptrunk_operator.spec import GROUP, PLURAL, VERSION
+
+KUBE_ERRORS = (ApiException, HTTPError)
+"""What the kubernetes client raises when the API server refuses or cannot be reached."""
 
 TRUNK_NAME_ANNOTATION = f"{ANNOTATION_PREFIX}/trunk-name"
 CREATE_PENDING_ANNOTATION = f"{ANNOTATION_PREFIX}/create-pending"

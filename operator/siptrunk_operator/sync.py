@@ -25,7 +25,7 @@ from siptrunk_operator.api import (
     Unavailable,
 )
 from siptrunk_operator.errors_policy import Verdict, classify
-from siptrunk_operator.kube import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION, KubeWriter
+from siptrunk_operator.kube import CREATE_PENDING_ANNOTATION, KUBE_ERRORS, TRUNK_NAME_ANNOTATION, KubeWriter
 from siptrunk_operator.models import SipTrunk
 from siptrunk_operator.reconcile import ConditionUpdate, ObjectRef
 from siptrunk_operator.refresher import TrunkRefresher
@@ -63,6 +63,8 @@ class TrunkObject:
     def claimed_name(self) -> str | None:
         """The trunk this object owns: the recorded annotation is authoritative (a resourceID added
         later cannot redirect a delete), then spec.resourceID, then status."""
+        if self.spec.observe_only:  # a reader follows its resourceID; it owns nothing
+            return self.spec.adopted_name() or self.recorded_name
         return self.annotations.get(TRUNK_NAME_ANNOTATION) or self.spec.adopted_name() or self.recorded_name
 
     @property
@@ -166,6 +168,8 @@ class Syncer:
                 await self._create_or_recover(obj, claims, outcome, step)
         except ValueError as err:  # a resourceID the API could never accept
             return self._invalid(outcome, str(err))
+        except KUBE_ERRORS as err:
+            return outcome.fail(self._kube_verdict(err), ready=None)
         except ApiError as err:
             verdict = classify(err, action=step.action, settings=self.settings)
             # Ready reports what is known: a failed create or a rejected patch means "not as spec";
@@ -184,6 +188,7 @@ class Syncer:
         except NotFound:
             await self._missing(obj, name, claims, outcome, step)
             return
+        outcome.trunk = trunk  # observed, even if a later step fails: health stays current
         if not obj.spec.observe_only and (obj.annotations.get(TRUNK_NAME_ANNOTATION) != name
                                           or obj.create_pending):
             await self.kube.annotate(obj.namespace, obj.name,
@@ -207,15 +212,15 @@ class Syncer:
 
     async def _missing(self, obj: TrunkObject, name: str, claims: Claims, outcome: Outcome, step: _Step) -> None:
         self.refresher.forget(name)
+        outcome.trunk_missing = True
+        outcome.conditions += health.unknown_health("NotFoundInAPI", f"Trunk {name} does not exist.")
         if obj.spec.recreate_if_missing and not obj.spec.observe_only and not obj.spec.resource_id:
             # Through recovery, so a re-create interrupted earlier is found instead of repeated.
             await self._create_or_recover(obj, claims, outcome, step, replacing=name)
             return
         message = (f"Trunk {name} does not exist in the API (deleted outside Kubernetes?). It is not "
                    "re-created; set spec.recreateIfMissing: true to re-create it, or delete this object.")
-        outcome.trunk_missing = True
-        outcome.conditions += [reconcile.ready_false("NotFoundInAPI", message),
-                               *health.unknown_health("NotFoundInAPI", f"Trunk {name} does not exist.")]
+        outcome.conditions.append(reconcile.ready_false("NotFoundInAPI", message))
         if obj.ready_reason != "NotFoundInAPI":
             outcome.say("NotFoundInAPI", message, warning=True)
 
@@ -319,9 +324,17 @@ class Syncer:
                 else:
                     outcome.say("Deleted", f"Deleted trunk {target}")
                 self.refresher.forget(target)
+        except KUBE_ERRORS as err:
+            return outcome.fail(self._kube_verdict(err), ready=None)
         except ApiError as err:
             return outcome.fail(classify(err, action=step.action, settings=self.settings), ready=None)
         return outcome
+
+    def _kube_verdict(self, err: Exception) -> Verdict:
+        status = getattr(err, "status", None)
+        detail = f"HTTP {status}" if status else type(err).__name__
+        return Verdict("KubernetesAPIError", f"Writing to the Kubernetes API failed ({detail}); retrying.",
+                       self.settings.error_retry_seconds)
 
     async def _interrupted_create_for_delete(self, obj: TrunkObject, claims: Claims, outcome: Outcome,
                                              step: _Step, *, exclude: str | None) -> str | None:

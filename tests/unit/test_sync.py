@@ -154,3 +154,29 @@ def test_recovery_adopts_what_was_sent_and_clears_the_marker() -> None:
     assert [c[0] for c in api.calls] == ["list", "get", "patch"]  # adopted, then brought to the new spec
     assert kube.annotations == {TRUNK_NAME_ANNOTATION: f"{PARENT}/sipTrunks/mine"}
     assert "Recovered" in [e.reason for e in outcome.events]
+
+
+def test_a_kubernetes_api_failure_becomes_a_transient_verdict_not_an_escape() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    class BrokenKube(FakeKube):
+        async def annotate(self, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
+            raise ApiException(status=503, reason="etcd leader changed")
+
+    api = FakeApi()
+    s, _ = syncer(api)
+    s.kube = BrokenKube()  # type: ignore[assignment]
+    outcome = asyncio.run(s.converge(obj(), no_claims))
+    assert outcome.retry is not None and outcome.retry.reason == "KubernetesAPIError"
+    assert "create" not in [c[0] for c in api.calls]  # no marker confirmed, so no create
+    assert "HTTP 503" in outcome.retry.message
+
+
+def test_missing_trunk_health_is_unknown_even_when_the_recreate_fails() -> None:
+    api = FakeApi([trunk("console")])  # the re-create will find this unowned match and refuse
+    s, _ = syncer(api)
+    recorded = {TRUNK_NAME_ANNOTATION: f"{PARENT}/sipTrunks/gone"}
+    outcome = asyncio.run(s.converge(obj(recorded, recreateIfMissing=True), no_claims))
+    assert outcome.trunk_missing
+    assert {c.type: c.status for c in outcome.conditions}["Connected"] == "Unknown"
+    assert outcome.retry is not None and outcome.retry.reason == "ExistingTrunkFound"
