@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -13,6 +15,7 @@ from siptrunk_operator.emulator import EmulatorConfig, EmulatorControl, Emulator
 from siptrunk_operator.localcluster.controlplane import LocalControlPlane
 from siptrunk_operator.localcluster.operator_process import OperatorProcess, write_emulator_key
 from siptrunk_operator.sandbox import install_crds
+from siptrunk_operator.spec import GROUP, PLURAL, VERSION
 
 pytestmark = pytest.mark.e2e
 
@@ -66,9 +69,27 @@ def operator_factory(
 
 
 @pytest.fixture(scope="session")
-def operator(operator_factory: Callable[..., OperatorProcess]) -> Iterator[OperatorProcess]:
-    """The shared operator process; its log is printed when a test fails."""
+def operator(
+    operator_factory: Callable[..., OperatorProcess], control_plane: LocalControlPlane,
+    kube: k8s.CustomObjectsApi,
+) -> Iterator[OperatorProcess]:
+    """The shared operator process (watching `e2e-*`); its log is printed when a test fails.
+
+    Yielded only once it has handled a canary object: kopf's namespace-pattern mode lists the
+    namespaces and then starts watching them, and can miss one created in between.
+    """
     with operator_factory() as process:
+        canary = f"e2e-canary-{uuid.uuid4().hex[:6]}"
+        control_plane.kubectl("create", "namespace", canary)
+        control_plane.kubectl("apply", "-n", canary, "-f", "-", input_text=yaml.safe_dump({
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "SipTrunk", "metadata": {"name": "canary"},
+            "spec": {"projectID": "canary-project", "managementPolicy": "ObserveOnly", "resourceID": "canary"},
+        }))
+        deadline = time.monotonic() + 90
+        while not kube.get_namespaced_custom_object(GROUP, VERSION, canary, PLURAL, "canary").get("status"):
+            assert time.monotonic() < deadline, "the operator never handled the canary:\n" + process.log_text()
+            time.sleep(0.5)
+        control_plane.kubectl("delete", "namespace", canary, "--wait=false")
         yield process
 
 
