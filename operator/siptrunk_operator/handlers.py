@@ -170,12 +170,8 @@ def _settled(obj: TrunkObject) -> bool:
     """The current generation was applied and the last round trip succeeded: the list refresher
     takes it from here (a restart then costs no API call for this object)."""
     return bool(obj.recorded_name) and not obj.create_pending \
-        and reconcile.is_settled(_ready_condition(obj), obj.generation) and obj.ready_reason != "Drifted" \
-        and _synced_reason(obj) in (None, "Synced", "ListFailed")
-
-
-def _ready_condition(obj: TrunkObject) -> dict[str, Any] | None:
-    return next((c for c in obj.status.get("conditions") or [] if c.get("type") == reconcile.READY), None)
+        and reconcile.is_settled(obj.condition(reconcile.READY), obj.generation) and obj.ready_reason != "Drifted" \
+        and obj.condition_reason(reconcile.SYNCED) in (None, "Synced", "ListFailed")
 
 
 @kopf.on.resume(*RESOURCE)
@@ -250,15 +246,16 @@ async def _refresh_one(obj: TrunkObject, name: str, body: kopf.Body, patch: kopf
     if problem is not None or observation is None:
         if due:  # fall back to a direct read at resync time rather than trust a stale cache
             await _full_sync(obj, body, patch, memo, claims, generation)
-        elif problem is not None and _synced_reason(obj) != "ListFailed":
+        elif problem is not None and obj.condition_reason(reconcile.SYNCED) != "ListFailed":
             _write(Outcome(trunk_missing=True, conditions=[reconcile.synced_failed("ListFailed", problem),
                                                            *health.unknown_health("ListFailed", problem)]),
                    obj, body, patch, generation=generation, memo=memo, paces=False)
         return
     trunk = observation.trunk
-    settled = reconcile.is_settled(_ready_condition(obj), obj.generation)
-    drifted = trunk is not None and settled and not obj.spec.observe_only \
-        and bool(reconcile.update_mask(obj.spec, trunk))
+    settled = reconcile.is_settled(obj.condition(reconcile.READY), obj.generation)
+    drift = reconcile.update_mask(obj.spec, trunk) if trunk is not None and settled and not obj.spec.observe_only \
+        else []
+    drifted = bool(drift)
     vanished = trunk is None and obj.ready_reason != "NotFoundInAPI"
     reappeared = trunk is not None and obj.ready_reason == "NotFoundInAPI"
     # A failed round trip or an unapplied generation is retried at resync even after a restart.
@@ -272,21 +269,16 @@ async def _refresh_one(obj: TrunkObject, name: str, body: kopf.Body, patch: kopf
         return
     ready: list[reconcile.ConditionUpdate] = []
     if drifted and obj.ready_reason != "Drifted":
-        fields = ", ".join(reconcile.update_mask(obj.spec, trunk))
+        fields = ", ".join(drift)
         ready = [reconcile.ready_false("Drifted", f"{fields} of {name} differ from spec in the API; "
                                                   "the next resync reverts them.")]
     elif settled and not drifted and obj.ready_reason == "Drifted":
         ready = [reconcile.ready_in_sync(trunk)]
-    if _synced_reason(obj) == "ListFailed":
+    if obj.condition_reason(reconcile.SYNCED) == "ListFailed":
         ready.append(reconcile.synced_ok())
     if ready or health.mirror_differs(trunk, obj.status):
         _write(Outcome(trunk=trunk, conditions=ready), obj, body, patch, generation=generation, memo=memo,
                paces=False)
-
-
-def _synced_reason(obj: TrunkObject) -> str | None:
-    synced = next((c for c in obj.status.get("conditions") or [] if c.get("type") == reconcile.SYNCED), None)
-    return None if synced is None else str(synced.get("reason"))
 
 
 async def _full_sync(obj: TrunkObject, body: kopf.Body, patch: kopf.Patch, memo: Any, claims: Claims,

@@ -19,11 +19,6 @@ def hostname_set(hostnames: Iterable[str]) -> frozenset[str]:
     return frozenset(name.strip().lower() for name in hostnames)
 
 
-def desired_trunk(spec: SipTrunkSpec) -> SipTrunk:
-    """The body of a create call: no name, the server assigns it."""
-    return spec.desired_trunk()
-
-
 def update_mask(spec: SipTrunkSpec, observed: SipTrunk) -> list[str]:
     """The camelCase update-mask paths whose desired value differs from the API's.
 

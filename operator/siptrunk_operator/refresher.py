@@ -122,6 +122,10 @@ class TrunkRefresher:
                 return self.fast_seconds
         return self.slow_seconds
 
+    async def refresh_now(self, name: str) -> None:
+        """List the parent of `name` at once (benchmarks and tests; `run()` does this on schedule)."""
+        await self.refresh(self._parent_of(name))
+
     async def refresh(self, parent: _Parent) -> None:
         started = self._clock()
         listed: dict[str, SipTrunk] = {}

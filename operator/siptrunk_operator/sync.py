@@ -84,10 +84,14 @@ class TrunkObject:
 
     @property
     def ready_reason(self) -> str | None:
-        for cond in self.status.get("conditions") or []:
-            if cond.get("type") == reconcile.READY:
-                return str(cond.get("reason"))
-        return None
+        return self.condition_reason(reconcile.READY)
+
+    def condition(self, kind: str) -> Mapping[str, Any] | None:
+        return next((c for c in self.status.get("conditions") or [] if c.get("type") == kind), None)
+
+    def condition_reason(self, kind: str) -> str | None:
+        found = self.condition(kind)
+        return None if found is None else str(found.get("reason"))
 
 
 @dataclass(frozen=True)
@@ -276,7 +280,7 @@ class Syncer:
         step.action = "create"
         try:
             trunk = await self.client.create(obj.spec.project_id, obj.spec.location,
-                                             reconcile.desired_trunk(obj.spec))
+                                             obj.spec.desired_trunk())
         except _NOTHING_CREATED:
             await self.kube.annotate(obj.namespace, obj.name, {CREATE_PENDING_ANNOTATION: None})
             raise

@@ -57,7 +57,7 @@ def test_patch_body_holds_only_masked_fields() -> None:
 
 
 def test_desired_trunk_has_no_name() -> None:
-    assert reconcile.desired_trunk(spec()).to_wire() == {
+    assert spec().desired_trunk().to_wire() == {
         "expectedHostname": ["a.example.com", "b.example.com"], "displayName": "A",
     }
 

@@ -58,7 +58,7 @@ def setup() -> tuple[FakeClient, Clock, TrunkRefresher]:
 
 
 def refresh(refresher: TrunkRefresher, name: str) -> None:
-    asyncio.run(refresher.refresh(refresher._parent_of(name)))
+    asyncio.run(refresher.refresh_now(name))
 
 
 def test_one_list_observes_every_trunk_and_missing_ones(setup: tuple[FakeClient, Clock, TrunkRefresher]) -> None:
