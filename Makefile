@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench controlplane clean
+.PHONY: dev test lint bench controlplane clean mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,17 @@ test: $(STAMP) controlplane
 ## Benchmarks print figures (ratios against a baseline run in the same process); they assert nothing.
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/refresh_cost.py --trunks 1000
+
+## Mutation testing of the decision modules against the unit tests: prints a score table; it reports, it does
+## not gate (MUTATE_ARGS="--min-score 80" gates, "--sample 50" shortens, "--json mutation.json" keeps the data).
+MUTATE_MODULES ?= $(addprefix operator/siptrunk_operator/,plan/steps.py plan/status.py plan/conditions.py plan/health.py \
+  plan/errors.py plan/pacing.py plan/triggers.py plan/identity.py plan/drift.py plan/view.py engine/loop.py)
+MUTATE_TESTS ?= tests/unit
+# The build-script test builds kube-apiserver on a cold cache (minutes) and exercises no decision module.
+MUTATE_PYTEST_ARGS ?= --ignore=tests/unit/test_build_script.py
+MUTATE_ARGS ?= --show-survivors
+mutation: $(STAMP)
+	$(BIN)/python tools/mutate.py $(MUTATE_MODULES) --tests $(MUTATE_TESTS) --pytest-args='$(MUTATE_PYTEST_ARGS)' $(MUTATE_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests

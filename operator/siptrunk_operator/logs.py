@@ -6,11 +6,11 @@ import logging
 
 import kopf
 
-_ROUTINE = ("Timer 'refresh_status' succeeded.",)
+_ROUTINE = ("Handler 'trunk_event' succeeded.", "Handler 'trunk_claims' succeeded.")
 
 
 class _DropRoutine(logging.Filter):
-    """kopf logs every timer tick at INFO; at thousands of objects that drowns everything else."""
+    """kopf logs every watch event's handler at INFO; at thousands of objects that drowns everything else."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.levelno <= logging.INFO and record.getMessage() in _ROUTINE)

@@ -1,172 +1,208 @@
-"""Connection state for every trunk, refreshed cheaply with paged list calls per parent.
+"""The shared listing: one paged list per (project, location) serves every object in it.
 
-One list call (up to 1,000 trunks a page) refreshes a whole (project, location), so the cost is
-per parent, not per trunk. A parent is listed fast while one of its watched trunks is unhealthy
-or just changed, slowly when all are healthy. Per-object timers read the cache; they never call
-the API themselves.
+A parent is listed on a schedule (fast for a while after one of its trunks changed or was written,
+slow otherwise), and on demand by creates, which share one listing started after their pending
+markers were confirmed. After each listing only the names whose trunk changed are reported to
+`on_change`, so status follows the API without any per-object polling.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from siptrunk_operator.api import ApiError, SipTrunksClient
-from siptrunk_operator.health import is_healthy
+from siptrunk_operator.api import ApiError
 from siptrunk_operator.models import SipTrunk, TrunkName
 
 _LOG = logging.getLogger(__name__)
 PAGE_SIZE = 1000
 
 
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class TrunkLister(Protocol):
+    """The one client call the refresher makes (SipTrunksClient.list_pages)."""
+
+    def list_pages(self, project: str, location: str, page_size: int | None = None,
+                   page_token: str | None = None) -> AsyncIterator[tuple[list[SipTrunk], str]]: ...
+
+
 @dataclass(frozen=True)
-class Observation:
-    """A trunk as last listed; `trunk` is None when a complete listing did not contain it."""
+class CachedTrunk:
+    """A trunk as last listed (`trunk` None: the last complete listing did not hold it)."""
 
     trunk: SipTrunk | None
-    listed_at: float
+    observed_at: str
 
 
 @dataclass
 class _Parent:
     project: str
     location: str
-    watched: dict[str, float] = field(default_factory=dict)  # trunk name -> last watch() time
+    watched: set[str] = field(default_factory=set)
     trunks: dict[str, SipTrunk] = field(default_factory=dict)
     changed_at: dict[str, float] = field(default_factory=dict)
     recorded_at: dict[str, float] = field(default_factory=dict)  # the operator's own writes
     listed_at: float | None = None
+    listed_wall: str = ""
     next_due: float = 0.0
     last_error: str | None = None
+    problem_reported: bool = False
+    inflight: asyncio.Task[tuple[SipTrunk, ...]] | None = None
+    inflight_started: float = 0.0
 
 
 class TrunkRefresher:
-    """Keeps a listed copy of every watched trunk's parent; call `run()` as a background task."""
+    """Keeps a listed copy of every watched trunk's parent; run `run()` as a background task."""
 
-    def __init__(
-        self,
-        client: SipTrunksClient,
-        *,
-        fast_seconds: float,
-        slow_seconds: float,
-        settle_seconds: float = 120.0,
-        forget_after: float = 600.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, client: TrunkLister, *, fast_seconds: float, slow_seconds: float,
+                 settle_seconds: float = 120.0, max_age: float | None = None,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], str] = utc_now,
+                 on_change: Callable[[Iterable[str]], None] | None = None) -> None:
         self._client = client
-        self.fast_seconds, self.slow_seconds = fast_seconds, slow_seconds
-        self._settle, self._forget = settle_seconds, forget_after
-        self._clock = clock
+        self.fast_seconds, self.slow_seconds, self._settle = fast_seconds, slow_seconds, settle_seconds
+        self.max_age = max_age if max_age is not None else 3 * slow_seconds
+        self._clock, self._wall = clock, wall
+        self.on_change = on_change
         self._parents: dict[tuple[str, str], _Parent] = {}
         self._wakeup = asyncio.Event()
         self.list_calls = 0
 
-    def _parent_of(self, name: str) -> _Parent:
-        trunk = TrunkName.parse(name)
-        key = (trunk.project, trunk.location)
+    def _parent(self, project: str, location: str) -> _Parent:
+        key = (project, location)
         if key not in self._parents:
-            self._parents[key] = _Parent(trunk.project, trunk.location)
-            self._wakeup.set()
+            self._parents[key] = _Parent(project, location)
         return self._parents[key]
 
+    def _parent_of(self, name: str) -> _Parent:
+        trunk = TrunkName.parse(name)
+        return self._parent(trunk.project, trunk.location)
+
     def watch(self, name: str) -> None:
-        """Declare interest in a trunk; a never-listed parent is listed at once."""
+        """Declare interest in a trunk. Only a parent never listed is listed at once for it."""
         parent = self._parent_of(name)
-        if name not in parent.watched:
-            parent.next_due = min(parent.next_due, self._clock())
+        if not parent.watched and parent.listed_at is None and parent.inflight is None:
+            parent.next_due = self._clock()
             self._wakeup.set()
-        parent.watched[name] = self._clock()
+        parent.watched.add(name)
 
-    def observed(self, name: str) -> Observation | None:
-        """The last listed state, or None while the trunk's parent has never been listed."""
+    def forget(self, name: str) -> None:
         parent = self._parent_of(name)
-        if parent.listed_at is None:
-            return None
-        return Observation(parent.trunks.get(name), parent.listed_at)
+        parent.watched.discard(name)
+        parent.recorded_at.pop(name, None)
 
-    def listing_problem(self, name: str, *, max_age: float) -> str | None:
-        """Why the cached state of `name` cannot be trusted (stale listing and its last error)."""
+    def lookup(self, name: str) -> CachedTrunk | str | None:
+        """The cached trunk; a string saying why the cache cannot be trusted (the listing keeps
+        failing); None while its parent's first listing is awaited."""
         parent = self._parent_of(name)
-        age = None if parent.listed_at is None else self._clock() - parent.listed_at
-        if age is not None and age <= max_age:
+        if parent.listed_at is None or self._clock() - parent.listed_at > self.max_age:
+            return self._problem(parent)
+        return CachedTrunk(parent.trunks.get(name), parent.listed_wall)
+
+    def _problem(self, parent: _Parent) -> str | None:
+        if parent.last_error is None:
             return None
-        if age is None and parent.last_error is None:
-            return None  # not listed yet, and nothing went wrong: just wait
-        since = "never listed" if age is None else f"last listed {age:.0f}s ago"
-        cause = parent.last_error or "no listing completed since"
-        return f"Listing projects/{parent.project}/locations/{parent.location} fails ({since}): {cause}"
+        age = "never listed" if parent.listed_at is None else f"last listed {self._clock() - parent.listed_at:.0f}s ago"
+        return (f"Listing projects/{parent.project}/locations/{parent.location} fails ({age}): "
+                f"{parent.last_error}")
 
     def record(self, trunk: SipTrunk) -> None:
         """Write-through after a create or patch, so the cache never lags the operator's own writes."""
         if trunk.name:
             parent = self._parent_of(trunk.name)
+            now = self._clock()
             parent.trunks[trunk.name] = trunk
-            parent.changed_at[trunk.name] = parent.recorded_at[trunk.name] = self._clock()
-            parent.next_due = min(parent.next_due, self._clock() + self.fast_seconds)
+            parent.changed_at[trunk.name] = parent.recorded_at[trunk.name] = now
+            parent.next_due = min(parent.next_due, now + self.fast_seconds)
 
-    def forget(self, name: str) -> None:
-        parent = self._parent_of(name)
-        parent.watched.pop(name, None)
-        parent.trunks.pop(name, None)
-        parent.recorded_at.pop(name, None)
+    async def listing(self, project: str, location: str, *, started_after: float) -> tuple[SipTrunk, ...]:
+        """Every trunk of the parent, from a listing that started at or after `started_after`;
+        callers waiting together share one listing."""
+        parent = self._parent(project, location)
+        while True:
+            task = parent.inflight
+            if task is not None and task.done():
+                parent.inflight = task = None
+            if task is not None and parent.inflight_started >= started_after:
+                return await asyncio.shield(task)
+            if task is not None:
+                await asyncio.wait([task])
+                continue
+            self._start(parent)
 
-    def _delay(self, parent: _Parent, now: float) -> float:
-        for name in parent.watched:
-            trunk = parent.trunks.get(name)
-            recently_changed = now - parent.changed_at.get(name, -1e9) < self._settle
-            if trunk is None or not is_healthy(trunk) or recently_changed:
-                return self.fast_seconds
-        return self.slow_seconds
+    def _start(self, parent: _Parent) -> None:
+        parent.inflight_started = self._clock()
+        parent.inflight = asyncio.create_task(self._list(parent), name=f"list {parent.project}/{parent.location}")
+        parent.inflight.add_done_callback(lambda done: self._listed(parent, done))
 
-    async def refresh_now(self, name: str) -> None:
-        """List the parent of `name` at once (benchmarks and tests; `run()` does this on schedule)."""
-        await self.refresh(self._parent_of(name))
+    def _listed(self, parent: _Parent, done: asyncio.Task[tuple[SipTrunk, ...]]) -> None:
+        if parent.inflight is done:
+            parent.inflight = None
+        if done.cancelled():
+            return
+        err = done.exception()
+        if err is not None:
+            _LOG.warning("listing projects/%s/locations/%s failed: %s", parent.project, parent.location, err)
+            parent.last_error = str(err) if isinstance(err, ApiError) else f"{type(err).__name__}: {err}"
+            parent.next_due = self._clock() + self.fast_seconds
+            stale = parent.listed_at is None or self._clock() - parent.listed_at > self.max_age
+            if stale and not parent.problem_reported:
+                parent.problem_reported = True
+                self._notify(parent.watched)
+        self._wakeup.set()
 
-    async def refresh(self, parent: _Parent) -> None:
-        started = self._clock()
+    async def _list(self, parent: _Parent) -> tuple[SipTrunk, ...]:
+        started, started_wall = self._clock(), self._wall()
         listed: dict[str, SipTrunk] = {}
         async for page, _ in self._client.list_pages(parent.project, parent.location, PAGE_SIZE):
             self.list_calls += 1
             listed.update({t.name: t for t in page if t.name})
-        # A write the operator made while this listing was in flight is newer than the listing.
-        for name, recorded in parent.recorded_at.items():
+        for name, recorded in parent.recorded_at.items():  # newer than this listing
             if recorded >= started and name in parent.trunks:
                 listed[name] = parent.trunks[name]
         parent.recorded_at = {n: t for n, t in parent.recorded_at.items() if t >= started}
         now = self._clock()
-        for name, trunk in listed.items():
-            previous = parent.trunks.get(name)
-            if previous is None or previous.connections != trunk.connections:
-                parent.changed_at[name] = now
-        parent.trunks, parent.listed_at, parent.last_error = listed, now, None
+        changed = {n for n in parent.watched if parent.trunks.get(n) != listed.get(n)}
+        if parent.listed_at is None or parent.problem_reported:
+            changed = set(parent.watched)  # first listing, or recovered from failing ones
+        for name in changed:
+            parent.changed_at[name] = now
+        parent.trunks, parent.listed_at, parent.listed_wall = listed, started, started_wall
+        parent.last_error, parent.problem_reported = None, False
         parent.next_due = now + self._delay(parent, now)
+        self._notify(changed)
+        return tuple(listed.values())
+
+    def _notify(self, names: Iterable[str]) -> None:
+        names = list(names)
+        if names and self.on_change is not None:
+            self.on_change(names)
+
+    def _delay(self, parent: _Parent, now: float) -> float:
+        """Fast while a trunk changed (or was written) lately, so settling state is seen quickly."""
+        parent.changed_at = {n: t for n, t in parent.changed_at.items() if now - t < self._settle}
+        recent = any(n in parent.watched for n in parent.changed_at)
+        return self.fast_seconds if recent else self.slow_seconds
 
     async def run(self) -> None:
         while True:
             now = self._clock()
             for key, parent in list(self._parents.items()):
-                parent.watched = {n: t for n, t in parent.watched.items() if now - t < self._forget}
-                if not parent.watched:
+                if not parent.watched and parent.inflight is None and not parent.recorded_at:
                     del self._parents[key]
-                    continue
-                if parent.next_due <= now:
-                    try:
-                        await self.refresh(parent)
-                    except ApiError as err:
-                        _LOG.warning("listing projects/%s/locations/%s failed: %s",
-                                     parent.project, parent.location, err)
-                        parent.last_error = str(err)
-                        parent.next_due = now + self.fast_seconds
-                    except Exception as err:  # one bad parent must not stop the others
-                        _LOG.exception("listing projects/%s/locations/%s failed", parent.project, parent.location)
-                        parent.last_error = f"{type(err).__name__}: {err}"
-                        parent.next_due = now + self.slow_seconds
-            due = [p.next_due for p in self._parents.values()]
-            delay = max(0.2, min(due) - self._clock()) if due else self.slow_seconds
+                elif parent.next_due <= now and parent.inflight is None:
+                    parent.next_due = now + self.slow_seconds  # rescheduled once the listing ends
+                    self._start(parent)
+            due = [p.next_due for p in self._parents.values() if p.inflight is None]
+            delay = max(0.05, min(due) - self._clock()) if due else self.slow_seconds
             self._wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=delay)

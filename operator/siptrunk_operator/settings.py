@@ -11,15 +11,15 @@ ANNOTATION_PREFIX = "dialogflow.siptrunk.dev"
 
 
 class OperatorSettings(BaseModel):
-    status_tick_seconds: float = Field(
-        default=5.0, gt=0, description="How often each object compares its status with the listed trunk."
+    workers: int = Field(
+        default=16, ge=1, le=256, description="Objects reconciled at the same time (the engine's worker pool)."
     )
     refresh_fast_seconds: float = Field(
         default=10.0, gt=0,
-        description="List interval for a (project, location) while a trunk is unhealthy or just changed.",
+        description="List interval for a (project, location) for 2 min after one of its trunks changed.",
     )
     refresh_slow_seconds: float = Field(
-        default=30.0, gt=0, description="List interval for a (project, location) whose trunks are healthy."
+        default=40.0, gt=0, description="List interval for a (project, location) whose trunks are all settled."
     )
     resync_seconds: float = Field(
         default=600.0, gt=0, description="Mean interval between drift corrections (jittered ±25%)."

@@ -20,7 +20,6 @@ from siptrunk_operator.spec import GROUP, PLURAL, VERSION
 pytestmark = pytest.mark.e2e
 
 FAST_OPERATOR_ENV = {
-    "SIPTRUNK_STATUS_TICK_SECONDS": "1",
     "SIPTRUNK_REFRESH_FAST_SECONDS": "1",
     "SIPTRUNK_REFRESH_SLOW_SECONDS": "3",
     "SIPTRUNK_ERROR_RETRY_SECONDS": "2",

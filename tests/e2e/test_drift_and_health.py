@@ -6,9 +6,9 @@ import pytest
 from kubernetes import client as k8s
 
 from siptrunk_operator.emulator import EmulatorControl
-from siptrunk_operator.kube import RESYNC_ANNOTATION
 from siptrunk_operator.localcluster.controlplane import LocalControlPlane
 from siptrunk_operator.localcluster.operator_process import OperatorProcess
+from siptrunk_operator.plan.view import RESYNC_ANNOTATION
 from tests.e2e.helpers import (
     get_trunk,
     project_trunks,

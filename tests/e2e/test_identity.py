@@ -9,9 +9,9 @@ import pytest
 from kubernetes import client as k8s
 
 from siptrunk_operator.emulator import EmulatorControl
-from siptrunk_operator.kube import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION
 from siptrunk_operator.localcluster.controlplane import LocalControlPlane
 from siptrunk_operator.localcluster.operator_process import OperatorProcess
+from siptrunk_operator.plan.view import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION
 from siptrunk_operator.settings import FINALIZER
 from siptrunk_operator.spec import GROUP, PLURAL, VERSION
 from tests.e2e.helpers import (

@@ -9,7 +9,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from siptrunk_operator.emulator import EmulatorControl
-from siptrunk_operator.kube import CRD_NAME
+from siptrunk_operator.kubeapi import CRD_NAME
 from siptrunk_operator.localcluster.binaries import REPO_ROOT
 from siptrunk_operator.localcluster.controlplane import LocalControlPlane
 from siptrunk_operator.localcluster.operator_process import OperatorProcess, write_emulator_key

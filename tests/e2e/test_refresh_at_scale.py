@@ -20,7 +20,6 @@ from tests.e2e.helpers import get_trunk, project_trunks, trunk_manifest, wait_fo
 pytestmark = pytest.mark.e2e
 COUNT = 200
 DEFAULT_CADENCE = {
-    "SIPTRUNK_STATUS_TICK_SECONDS": "5",
     "SIPTRUNK_REFRESH_FAST_SECONDS": "10",
     "SIPTRUNK_REFRESH_SLOW_SECONDS": "30",
     "SIPTRUNK_REQUESTS_PER_MINUTE": "6000",  # only so that 200 creates do not take 200 s

@@ -15,10 +15,15 @@ from siptrunk_operator.api import (
     Unauthenticated,
     Unavailable,
 )
-from siptrunk_operator.errors_policy import classify
+from siptrunk_operator.plan.errors import classify
 from siptrunk_operator.settings import OperatorSettings
 
 SETTINGS = OperatorSettings()
+
+
+def _on(error: ApiError, action: str) -> ApiError:
+    error.action = action
+    return error
 
 
 @pytest.mark.parametrize(
@@ -35,21 +40,21 @@ SETTINGS = OperatorSettings()
     ],
 )
 def test_reason_per_error_class(error: ApiError, action: str, reason: str) -> None:
-    assert classify(error, action=action, settings=SETTINGS).reason == reason
+    assert classify(_on(error, action), settings=SETTINGS).reason == reason
 
 
 def test_permission_denied_names_the_missing_permission() -> None:
-    verdict = classify(PermissionDenied("denied", http_status=403), action="delete", settings=SETTINGS)
+    verdict = classify(_on(PermissionDenied("denied", http_status=403), "delete"), settings=SETTINGS)
     assert "dialogflow.siptrunks.delete" in verdict.message
     assert verdict.retry_after == SETTINGS.permission_retry_seconds
 
 
 def test_rate_limited_honours_retry_info() -> None:
     error = RateLimited("quota", http_status=429, retry_delay=300)
-    assert classify(error, action="create", settings=SETTINGS).retry_after == 300
+    assert classify(_on(error, "create"), settings=SETTINGS).retry_after == 300
 
 
 def test_a_rejected_spec_costs_at_most_ten_calls_an_hour() -> None:
-    verdict = classify(InvalidArgument("bad", http_status=400), action="create", settings=SETTINGS)
+    verdict = classify(_on(InvalidArgument("bad", http_status=400), "create"), settings=SETTINGS)
     calls_per_attempt = 2  # the list that guards a create, then the create
     assert 3600 / verdict.retry_after * calls_per_attempt <= 10

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from siptrunk_operator import health
 from siptrunk_operator.models import SipTrunk
+from siptrunk_operator.plan import health
 
 NAME = "projects/p/locations/global/sipTrunks/abc"
 

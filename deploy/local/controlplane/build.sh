@@ -19,7 +19,18 @@ if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
 fi
 
 OUT="$CACHE_ROOT/bin/k8s-v$KUBE_VERSION-etcd-v$ETCD_VERSION"
-if [[ -x "$OUT/kube-apiserver" && -x "$OUT/kubectl" && -x "$OUT/etcd" ]]; then
+cached() { [[ -x "$OUT/kube-apiserver" && -x "$OUT/kubectl" && -x "$OUT/etcd" ]]; }
+if cached; then
+  echo "$OUT"
+  exit 0
+fi
+
+# Two builds at once (two checkouts, a test run beside `make dev`) share the cache: the second
+# waits for the first, then finds its result.
+mkdir -p "$CACHE_ROOT/bin"
+exec 9>"$CACHE_ROOT/bin/.build.lock"
+flock 9
+if cached; then
   echo "$OUT"
   exit 0
 fi
@@ -36,7 +47,7 @@ log() { echo "[build-control-plane] $*" >&2; }
 # They are (re)generated only when the pinned version changes.
 ensure_kube_module() {
   local dir="$HERE/kube"
-  if grep -q "k8s.io/kubernetes v$KUBE_VERSION\$" "$dir/go.mod" 2>/dev/null && [[ -s "$dir/go.sum" ]]; then
+  if grep -qE "k8s.io/kubernetes v$KUBE_VERSION( // indirect)?\$" "$dir/go.mod" 2>/dev/null && [[ -s "$dir/go.sum" ]]; then
     return
   fi
   log "generating the kube-apiserver wrapper module for v$KUBE_VERSION"
@@ -69,7 +80,7 @@ ensure_kube_module() {
 
 ensure_etcd_module() {
   local dir="$HERE/etcd"
-  if grep -q "go.etcd.io/etcd/server/v3 v$ETCD_VERSION\$" "$dir/go.mod" 2>/dev/null && [[ -s "$dir/go.sum" ]]; then
+  if grep -qE "go.etcd.io/etcd/server/v3 v$ETCD_VERSION( // indirect)?\$" "$dir/go.mod" 2>/dev/null && [[ -s "$dir/go.sum" ]]; then
     return
   fi
   log "generating the etcd wrapper module for v$ETCD_VERSION"

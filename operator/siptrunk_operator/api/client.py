@@ -19,7 +19,7 @@ from siptrunk_operator.models import MUTABLE_FIELDS, SipTrunk, TrunkName, parent
 
 from .auth import CredentialsSource, HttpxAuthRequest, TokenSource, load_credentials
 from .errors import ApiError, ApiTransportError, OutcomeUnknown, error_from_response
-from .ratelimit import RateLimiter, Sleep
+from .ratelimit import RateLimiter, Sleep, priority_for
 from .retry import Action, Backoff, classify, retry_delay
 from .routing import base_headers, check_location, check_segment, endpoint_for, request_params
 from .settings import ClientSettings
@@ -104,7 +104,9 @@ class SipTrunksClient:
         self._clock = clock
         self._transport = transport
         self._backoff = Backoff(settings.initial_backoff, settings.max_backoff, jitter=settings.jitter)
-        self._limiter = RateLimiter(settings.requests_per_minute, settings.rate_limit_burst, clock=clock, sleep=sleep)
+        self._limiter = RateLimiter(
+            settings.requests_per_minute, margin=settings.rate_limit_margin_seconds, clock=clock, sleep=sleep
+        )
         self._owns_auth_request = auth_request is None
         self._auth_request = auth_request or HttpxAuthRequest(timeout=settings.timeout_seconds)
         self._tokens = TokenSource(lambda: load_credentials(settings, credentials), self._auth_request)
@@ -213,10 +215,11 @@ class SipTrunksClient:
         """Run ``call`` under the retry table of :mod:`.retry`, then decode its JSON response.
 
         The deadline starts once the rate limiter admits the first attempt; each retry queues again.
+        Writes queue ahead of reads for the same project.
         """
         if self._closed:
             raise RuntimeError("SipTrunksClient is closed")
-        await self._limiter.acquire(call.project)
+        await self._limiter.acquire(call.project, priority_for(call.method))
         deadline = self._clock() + self.settings.deadline_seconds
         attempt = backoffs = server_errors = 0
         reauthenticated = False
@@ -248,7 +251,7 @@ class SipTrunksClient:
                         raise
                     _LOG.info("%s failed (%s); retry %d in %.2fs", call.describe(), err, attempt, delay)
                     await self._sleep(delay)
-                await self._limiter.acquire(call.project)
+                await self._limiter.acquire(call.project, priority_for(call.method))
             else:
                 return _decode(call, response, decode)
 

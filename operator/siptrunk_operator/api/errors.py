@@ -57,6 +57,9 @@ class ApiError(Exception):
         self.retry_delay = retry_delay
         self.attempts = 1
         """How many HTTP attempts the call made before giving up (set by the retry loop)."""
+        self.action: str | None = None
+        """The API method that failed (get, list, create, update, delete), set by the caller's seam
+        so the error names the missing permission without a side channel."""
 
     def __str__(self) -> str:
         head = " ".join(str(part) for part in (self.http_status, self.status) if part is not None)

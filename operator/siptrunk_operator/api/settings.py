@@ -43,9 +43,10 @@ class ClientSettings(BaseModel):
     jitter: Literal["full", "equal"] = "equal"
     max_attempts: int = Field(default=8, ge=1)
     max_server_error_retries: int = Field(default=2, ge=0)
-    requests_per_minute: float = Field(default=60.0, ge=0)
-    """Client-side limit per project; 0 disables it."""
-    rate_limit_burst: int = Field(default=5, ge=1)
+    requests_per_minute: int = Field(default=60, ge=0)
+    """Client-side limit per project: never more admitted in any rolling minute; 0 disables it."""
+    rate_limit_margin_seconds: float = Field(default=1.0, ge=0)
+    """Added to the minute the limit is counted over, for skew between admission and server arrival."""
 
     @field_validator("emulator_url")
     @classmethod

@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="delay before scripted connections appear; 'none' or negative disables them",
     )
     parser.add_argument("--require-peer-hostnames", action="store_true")
+    parser.add_argument(
+        "--quota-per-minute",
+        type=int,
+        metavar="N",
+        help="at most N API requests per consumer project in any rolling minute, then 429 (default: no quota)",
+    )
+    parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS", help="delay every API call by SECONDS")
     parser.add_argument("--state-file", type=Path, help="keep trunks in this JSON file across restarts")
     parser.add_argument("--iam-config", type=Path, help="JSON/YAML file of identities (iam mode)")
     parser.add_argument("--log-level", default="INFO")
@@ -85,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             mode=args.mode,
             connect_after=args.connect_after,
             require_peer_hostnames=args.require_peer_hostnames,
+            quota_per_minute=args.quota_per_minute,
+            latency_seconds=args.latency,
             state_file=args.state_file,
             iam_config=args.iam_config,
         )

@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 Mode = Literal["open", "iam"]
 
 RUNTIME_SETTINGS: frozenset[str] = frozenset(
-    {"mode", "connect_after", "require_peer_hostnames", "default_page_size", "max_page_size"}
+    {
+        "mode",
+        "connect_after",
+        "require_peer_hostnames",
+        "default_page_size",
+        "max_page_size",
+        "quota_per_minute",
+        "latency_seconds",
+    }
 )
 """Settings ``POST /_emulator/config`` may change; the file paths are fixed at start."""
 
@@ -24,6 +32,10 @@ class EmulatorConfig(BaseModel):
     connections appear as CONNECTED; ``None`` or negative: they never appear on their own.
     ``state_file``: trunks (with pinned connections) persist there; identities come from
     ``iam_config`` and issued tokens are not kept, so after a restart clients need new tokens.
+    ``quota_per_minute``: at most this many API requests per consumer project (the path's project,
+    or ``x-goog-user-project``) in any rolling 60 s; more get Google's 429 (see ``quota.py``).
+    ``None``: no quota.
+    ``latency_seconds``: every API call (not ``/token`` nor ``/_emulator/``) waits this long first.
     """
 
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
@@ -35,6 +47,8 @@ class EmulatorConfig(BaseModel):
     iam_config: Path | None = None
     default_page_size: int = Field(default=100, ge=1)
     max_page_size: int = Field(default=1000, ge=1)
+    quota_per_minute: int | None = Field(default=None, ge=1)
+    latency_seconds: float = Field(default=0.0, ge=0)
 
     @property
     def connections_scripted(self) -> bool:

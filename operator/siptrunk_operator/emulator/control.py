@@ -21,6 +21,10 @@ POST   /_emulator/config                                                    chan
 POST   /_emulator/reset                                                     see ``EmulatorState.reset``
 ====== ==================================================================== ===============================
 
+Runtime settings include ``quota_per_minute`` (``null``: no quota; else at most that many API calls
+per consumer project in any rolling minute, then Google's 429, see ``quota.py``; setting it starts
+empty windows, as does ``reset``) and ``latency_seconds`` (every API call waits that long first).
+
 ``setConnections`` with ``null`` hands the trunk back to the connection script. Errors use the
 Google error shape. Only the trunk-changing calls appear in the request log (kind ``control``).
 """
@@ -40,6 +44,7 @@ from .connections import parse_explicit_connections
 from .errors import ApiError, invalid_argument
 from .faults import FaultSpec
 from .iam import register_from_json
+from .quota import app_quota
 from .state import STATE_KEY, EmulatorState
 from .store import StoredTrunk
 from .wire import decode_json_object, parse_update_mask
@@ -193,10 +198,13 @@ async def set_config(request: web.Request) -> web.Response:
         setattr(candidate, key, value)  # validate_assignment: a bad value raises before any change
     for key in data:
         setattr(state.config, key, getattr(candidate, key))
+    if "quota_per_minute" in data:
+        app_quota(request.app).clear()
     return web.json_response(_config_json(state))
 
 
 @routes.post("/_emulator/reset")
 async def reset(request: web.Request) -> web.Response:
     _state(request).reset()
+    app_quota(request.app).clear()
     return web.json_response({})

@@ -133,7 +133,8 @@ class EmulatorControl:
         return identities
 
     def configure(self, **settings: Any) -> dict[str, Any]:
-        """Change runtime settings: ``mode``, ``connect_after``, ``require_peer_hostnames``, page sizes."""
+        """Change runtime settings: ``mode``, ``connect_after``, ``require_peer_hostnames``, page sizes,
+        ``quota_per_minute`` (``None``: no quota) and ``latency_seconds``."""
         config: dict[str, Any] = self._call("POST", "/config", json=settings)
         return config
 

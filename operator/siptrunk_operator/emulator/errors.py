@@ -21,6 +21,7 @@ negative/non-int ``pageSize``  400   INVALID_ARGUMENT     INVALID_PAGE_SIZE (Bad
 bad ``pageToken``              400   INVALID_ARGUMENT     INVALID_PAGE_TOKEN (BadRequest)
 trunk does not exist           404   NOT_FOUND            SIP_TRUNK_NOT_FOUND
 no such URL                    404   NOT_FOUND            URL_NOT_FOUND
+over ``quota_per_minute``      429   RESOURCE_EXHAUSTED   RATE_LIMIT_EXCEEDED [g] (QuotaFailure, RetryInfo)
 injected 429                   429   RESOURCE_EXHAUSTED   RATE_LIMIT_EXCEEDED [g] (QuotaFailure, RetryInfo)
 injected 503                   503   UNAVAILABLE          SERVICE_UNAVAILABLE (RetryInfo if a delay is set)
 injected 500, emulator bug     500   INTERNAL             INTERNAL_ERROR
@@ -168,13 +169,24 @@ def unauthenticated(reason: str) -> ApiError:
     )
 
 
-def quota_exceeded(project: str | None, retry_delay: float | None) -> ApiError:
-    consumer = f"projects/{project}" if project else "projects/unknown"
-    metric, limit = "dialogflow.googleapis.com/other_requests", "OtherRequestsPerMinutePerProject"
+def quota_exceeded(project: str | None, retry_delay: float | None, *, limit_value: int | None = None) -> ApiError:
+    """Google's 429 for "All other requests per minute" of consumer ``project``.
+
+    The emulator has no project numbers: the project ID stands in for one in the message.
+    """
+    consumer = f"projects/{project or 'unknown'}"
     message = (
-        f"Quota exceeded for quota metric '{metric}' and limit '{limit}' of service "
-        f"'{DIALOGFLOW_DOMAIN}' for consumer '{consumer}'."
+        "Quota exceeded for quota metric 'All other requests' and limit 'All other requests per minute' "
+        f"of service '{DIALOGFLOW_DOMAIN}' for consumer 'project_number:{project or 'unknown'}'."
     )
+    metadata = {
+        "service": DIALOGFLOW_DOMAIN,
+        "consumer": consumer,
+        "quota_metric": f"{DIALOGFLOW_DOMAIN}/other_requests",
+        "quota_limit": "OtherRequestsPerMinutePerProject",
+    }
+    if limit_value is not None:
+        metadata["quota_limit_value"] = str(limit_value)
     quota_failure = {
         "@type": _TYPE_PREFIX + "QuotaFailure",
         "violations": [{"subject": consumer, "description": message}],
@@ -184,12 +196,7 @@ def quota_exceeded(project: str | None, retry_delay: float | None) -> ApiError:
         message,
         reason="RATE_LIMIT_EXCEEDED",
         domain=GOOGLEAPIS_DOMAIN,
-        metadata={
-            "service": DIALOGFLOW_DOMAIN,
-            "consumer": consumer,
-            "quota_metric": metric,
-            "quota_limit": limit,
-        },
+        metadata=metadata,
         retry_delay=retry_delay,
         extra_details=[quota_failure],
     )

@@ -1,10 +1,11 @@
-"""Around every request: the request log, the log line, and fault injection."""
+"""Around every request: the request log, the log line, the quota, the latency and fault injection."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import math
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -12,10 +13,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .api import IDENTITY, error_response
+from .errors import ApiError, quota_exceeded
 from .faults import TOKEN_PATH, fault_error
+from .quota import app_quota
 from .request_log import EntryKind
 from .routing import resolve_call
-from .state import STATE_KEY
+from .state import STATE_KEY, EmulatorState
 
 logger = logging.getLogger("siptrunk_operator.emulator")
 
@@ -51,6 +54,47 @@ def _drop(request: web.Request) -> web.Response:
     return web.Response(status=499)
 
 
+def _quota_error(request: web.Request, state: EmulatorState) -> ApiError | None:
+    """Google's 429 if this authenticated sipTrunks call is over its consumer's quota, else ``None``.
+
+    Unauthenticated calls have no consumer: the handler answers their 401 and they are not counted.
+    """
+    limit, call = state.config.quota_per_minute, resolve_call(request.method, request.path)
+    if limit is None or call is None:
+        return None
+    try:
+        identity = state.iam.authenticate(request.headers.get("Authorization"), state.config.mode, state.clock())
+    except ApiError:
+        return None
+    consumer = request.headers.get("X-Goog-User-Project") or call.project
+    wait = app_quota(request.app).admit(consumer, limit)
+    if wait is None:
+        return None
+    request[IDENTITY] = identity.email
+    return quota_exceeded(consumer, max(1, math.ceil(wait)), limit_value=limit)
+
+
+async def _apply_faults(
+    request: web.Request, handler: Handler, state: EmulatorState, kind: EntryKind, entry: dict[str, Any]
+) -> tuple[web.StreamResponse, bool]:
+    """The response after the faults this request triggers, and whether the connection was dropped."""
+    delays, fault = state.faults.pick(request.method, request.path) if kind != "control" else ([], None)
+    applied = [f.id for f in delays] + ([fault.id] if fault else [])
+    entry["fault"] = ",".join(applied) or None
+    for delay in delays:
+        await asyncio.sleep(delay.spec.latency)
+
+    action = fault.spec.action if fault else None
+    if fault is not None and action == "error":
+        return error_response(fault_error(fault.spec, resolve_call(request.method, request.path))), False
+    if action == "reset":
+        return _drop(request), True
+    response = await handler(request)
+    if action == "lost_response":
+        return _drop(request), True
+    return response, False
+
+
 @web.middleware
 async def traffic_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     kind = _kind(request)
@@ -67,24 +111,17 @@ async def traffic_middleware(request: web.Request, handler: Handler) -> web.Stre
         body=_loggable_body(kind, await request.read()),
         user_project=request.headers.get("X-Goog-User-Project"),
     )
-    delays, fault = state.faults.pick(request.method, request.path) if kind != "control" else ([], None)
-    applied = [f.id for f in delays] + ([fault.id] if fault else [])
-    entry["fault"] = ",".join(applied) or None
-    for delay in delays:
-        await asyncio.sleep(delay.spec.latency)
+    over_quota = _quota_error(request, state) if kind == "api" else None  # counted at arrival
+    if kind == "api" and state.config.latency_seconds > 0:
+        await asyncio.sleep(state.config.latency_seconds)
 
-    action = fault.spec.action if fault else None
     response: web.StreamResponse
-    if fault is not None and action == "error":
-        response = error_response(fault_error(fault.spec, resolve_call(request.method, request.path)))
-    elif action == "reset":
-        response = _drop(request)
+    if over_quota is not None:
+        response, dropped = error_response(over_quota), False
     else:
-        response = await handler(request)
-        if action == "lost_response":
-            response = _drop(request)
+        response, dropped = await _apply_faults(request, handler, state, kind, entry)
     entry["identity"] = request.get(IDENTITY)
-    entry["status"] = "dropped" if action in {"reset", "lost_response"} else response.status
+    entry["status"] = "dropped" if dropped else response.status
     logger.info(
         "%s %s %s -> %s",
         request.method,

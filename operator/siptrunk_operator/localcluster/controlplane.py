@@ -61,6 +61,8 @@ class LocalControlPlane:
         self._processes: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []
         self._client_ca: TinyCA | None = None
         self._serving_ca_pem = b""
+        self._apiserver_args: list[str] = []
+        self._admin_context: ssl.SSLContext | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -98,7 +100,7 @@ class LocalControlPlane:
     # -- components ------------------------------------------------------------------
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.workdir / f"{name}.log").open("wb")
+        log = (self.workdir / f"{name}.log").open("ab")
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self._processes.append((name, process, log))
         return process
@@ -157,32 +159,52 @@ class LocalControlPlane:
 
         port = free_port()
         self.server_url = f"https://127.0.0.1:{port}"
-        process = self._spawn(
-            "kube-apiserver",
-            [
-                str(self.binaries.kube_apiserver),
-                f"--etcd-servers={etcd_url}",
-                f"--cert-dir={certs}",
-                f"--tls-cert-file={serving_cert}",
-                f"--tls-private-key-file={serving_key}",
-                f"--client-ca-file={client_ca_path}",
-                f"--secure-port={port}",
-                "--bind-address=127.0.0.1",
-                "--service-cluster-ip-range=10.0.0.0/24",
-                "--allow-privileged=true",
-                "--disable-admission-plugins=ServiceAccount",
-                "--authorization-mode=RBAC",
-                f"--service-account-issuer={self.server_url}/",
-                f"--service-account-key-file={sa_public}",
-                f"--service-account-signing-key-file={sa_private}",
-                "--v=0",
-            ],
-        )
+        self._apiserver_args = [
+            str(self.binaries.kube_apiserver),
+            f"--etcd-servers={etcd_url}",
+            f"--cert-dir={certs}",
+            f"--tls-cert-file={serving_cert}",
+            f"--tls-private-key-file={serving_key}",
+            f"--client-ca-file={client_ca_path}",
+            f"--secure-port={port}",
+            "--bind-address=127.0.0.1",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--allow-privileged=true",
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=RBAC",
+            f"--service-account-issuer={self.server_url}/",
+            f"--service-account-key-file={sa_public}",
+            f"--service-account-signing-key-file={sa_private}",
+            "--v=0",
+        ]
         self._write_kubeconfig(self.kubeconfig, admin.cert_pem, admin.key_pem)
-        context = ssl.create_default_context(cafile=str(serving_ca_path))
-        context.load_cert_chain(*admin.write(certs, "admin"))
-        self._wait("kube-apiserver", process, urllib.request.Request(f"{self.server_url}/readyz"), context)
-        self._wait_for_default_namespace(context)
+        self._admin_context = ssl.create_default_context(cafile=str(serving_ca_path))
+        self._admin_context.load_cert_chain(*admin.write(certs, "admin"))
+        self._spawn_apiserver()
+        self._wait_for_default_namespace(self._admin_context)
+
+    def _spawn_apiserver(self) -> None:
+        process = self._spawn("kube-apiserver", self._apiserver_args)
+        self._wait("kube-apiserver", process, urllib.request.Request(f"{self.server_url}/readyz"),
+                   self._admin_context)
+
+    def restart_apiserver(self, *, down_seconds: float = 0.0, hard: bool = False) -> None:
+        """Stop kube-apiserver (SIGTERM, or SIGKILL when `hard`) and start it again on the same port
+        with the same certificates and etcd: clients reconnect and watches resume, as after a
+        control-plane upgrade or crash."""
+        for index, (name, process, log) in enumerate(self._processes):
+            if name != "kube-apiserver":
+                continue
+            if hard:
+                process.kill()
+            else:
+                process.terminate()
+            process.wait(timeout=30)
+            log.close()
+            del self._processes[index]
+            break
+        time.sleep(down_seconds)
+        self._spawn_apiserver()
 
     def _wait_for_default_namespace(self, context: ssl.SSLContext) -> None:
         probe = urllib.request.Request(f"{self.server_url}/api/v1/namespaces/default")

@@ -12,7 +12,10 @@ from siptrunk_operator.models import (
     ErrorDetails,
     SipTrunk,
 )
-from siptrunk_operator.reconcile import CERTIFICATES_VALID, CONNECTED, ConditionUpdate
+from siptrunk_operator.plan.conditions import ConditionUpdate
+from siptrunk_operator.reasons import ConditionType, Reason
+
+CONNECTED, CERTIFICATES_VALID = ConditionType.CONNECTED, ConditionType.CERTIFICATES_VALID
 
 
 def _healthy(connection: Connection) -> bool:
@@ -35,14 +38,14 @@ def _cert_error(details: ErrorDetails | None) -> bool:
 def connected_condition(trunk: SipTrunk) -> ConditionUpdate:
     connections = trunk.connections or []
     if not connections:
-        return ConditionUpdate(CONNECTED, "False", "NoConnections",
+        return ConditionUpdate(CONNECTED, "False", Reason.NO_CONNECTIONS,
                                "The API reports no connection for this trunk yet.")
     healthy = [c for c in connections if _healthy(c)]
     states = ", ".join(f"{c.connection_id or '?'}={c.state or 'STATE_UNSPECIFIED'}" for c in connections)
     if healthy:
-        return ConditionUpdate(CONNECTED, "True", "Connected",
+        return ConditionUpdate(CONNECTED, "True", Reason.CONNECTED,
                                f"{len(healthy)} of {len(connections)} connections healthy: {states}")
-    return ConditionUpdate(CONNECTED, "False", "Disconnected", f"No healthy connection: {states}")
+    return ConditionUpdate(CONNECTED, "False", Reason.DISCONNECTED, f"No healthy connection: {states}")
 
 
 def certificates_condition(trunk: SipTrunk) -> ConditionUpdate:
@@ -56,7 +59,7 @@ def certificates_condition(trunk: SipTrunk) -> ConditionUpdate:
         if p.error_details and _cert_error(p.error_details)
     ]
     if not failing:
-        return ConditionUpdate(CERTIFICATES_VALID, "True", "NoCertificateErrors",
+        return ConditionUpdate(CERTIFICATES_VALID, "True", Reason.NO_CERTIFICATE_ERRORS,
                                "No connection reports a certificate error.")
     reason = str(failing[0][1].certificate_state)
     message = "; ".join(
@@ -96,7 +99,7 @@ def mirror_differs(trunk: SipTrunk, status: Mapping[str, Any]) -> bool:
     return any((observed.get(key) or None) != (status.get(key) or None) for key in MIRRORED_KEYS)
 
 
-def unknown_health(reason: str, message: str) -> list[ConditionUpdate]:
+def unknown_health(reason: Reason, message: str) -> list[ConditionUpdate]:
     """Health of a trunk that cannot be observed: Unknown, never a stale True."""
     return [ConditionUpdate(CONNECTED, "Unknown", reason, message),
             ConditionUpdate(CERTIFICATES_VALID, "Unknown", reason, message)]

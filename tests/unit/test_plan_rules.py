@@ -1,11 +1,13 @@
-"""Pure decisions: update masks, patch bodies, status and conditions."""
+"""Pure decisions: update masks, patch bodies, identity, pacing and conditions."""
 
 from __future__ import annotations
 
 import pytest
 
-from siptrunk_operator import reconcile
 from siptrunk_operator.models import SipTrunk
+from siptrunk_operator.plan import conditions, drift, identity, pacing
+from siptrunk_operator.reasons import ConditionType
+from siptrunk_operator.settings import OperatorSettings
 from siptrunk_operator.spec import SipTrunkSpec
 
 NAME = "projects/p/locations/global/sipTrunks/abc"
@@ -46,13 +48,13 @@ def trunk(**overrides: object) -> SipTrunk:
     ],
 )
 def test_update_mask(desired: dict[str, object], observed: dict[str, object], mask: list[str]) -> None:
-    assert reconcile.update_mask(spec(**desired), trunk(**observed)) == mask
+    assert drift.update_mask(spec(**desired), trunk(**observed)) == tuple(mask)
 
 
 def test_patch_body_holds_only_masked_fields() -> None:
-    body = reconcile.patch_body(spec(displayName="B"), NAME, ["displayName"]).to_wire()
+    body = drift.patch_body(spec(displayName="B"), NAME, ["displayName"]).to_wire()
     assert body == {"name": NAME, "displayName": "B", "expectedHostname": []}
-    body = reconcile.patch_body(spec(), NAME, ["expectedHostname"]).to_wire()
+    body = drift.patch_body(spec(), NAME, ["expectedHostname"]).to_wire()
     assert body == {"name": NAME, "expectedHostname": ["a.example.com", "b.example.com"]}
 
 
@@ -63,19 +65,20 @@ def test_desired_trunk_has_no_name() -> None:
 
 
 def test_merge_conditions_keeps_transition_time_when_status_is_unchanged() -> None:
-    first = reconcile.merge_conditions(
-        None, [reconcile.ConditionUpdate("Ready", "False", "Creating", "m")], generation=1, now="T1"
+    first = conditions.merge_conditions(
+        None, [conditions.ConditionUpdate(ConditionType.READY, "False", "Creating", "m")], generation=1, now="T1"
     )
     assert first[0]["lastTransitionTime"] == "T1"
-    same = reconcile.merge_conditions(
-        first, [reconcile.ConditionUpdate("Ready", "False", "APIUnavailable", "m2")], generation=2, now="T2"
+    same = conditions.merge_conditions(
+        first, [conditions.ConditionUpdate(ConditionType.READY, "False", "APIUnavailable", "m2")],
+        generation=2, now="T2"
     )
     assert same[0]["lastTransitionTime"] == "T1"
     assert (same[0]["reason"], same[0]["observedGeneration"]) == ("APIUnavailable", 2)
-    flipped = reconcile.merge_conditions(
-        same, [reconcile.ConditionUpdate("Ready", "True", "UpToDate", "ok"),
-               reconcile.ConditionUpdate("Connected", "True", "Connected", "ok"),
-               reconcile.synced_ok()], generation=2, now="T3"
+    flipped = conditions.merge_conditions(
+        same, [conditions.ConditionUpdate(ConditionType.READY, "True", "UpToDate", "ok"),
+               conditions.ConditionUpdate(ConditionType.CONNECTED, "True", "Connected", "ok"),
+               conditions.synced_ok()], generation=2, now="T3"
     )
     assert [c["type"] for c in flipped] == ["Ready", "Synced", "Connected"]
     assert flipped[0]["lastTransitionTime"] == "T3"
@@ -83,7 +86,7 @@ def test_merge_conditions_keeps_transition_time_when_status_is_unchanged() -> No
 
 def test_patch_body_for_newer_fields() -> None:
     desired = spec(peerHostnames=["p.example.com"], googleRootCertFile="EXTERNAL_PRIVATE_CA")
-    body = reconcile.patch_body(desired, NAME, ["peerHostnames", "googleRootCertFile"]).to_wire(enums_as_int=True)
+    body = drift.patch_body(desired, NAME, ["peerHostnames", "googleRootCertFile"]).to_wire(enums_as_int=True)
     assert body == {"name": NAME, "expectedHostname": [], "peerHostnames": [{"peerHostname": "p.example.com"}],
                     "googleRootCertFile": 5}
 
@@ -91,49 +94,56 @@ def test_patch_body_for_newer_fields() -> None:
 @pytest.mark.parametrize(
     ("listed", "owned_elsewhere", "expected"),
     [
-        ([], set(), reconcile.Recovery(create=True)),
-        ([{"name": "n1"}], set(), reconcile.Recovery(adopt="n1")),
-        ([{"name": "n1"}, {"name": "n2", "displayName": "other"}], set(), reconcile.Recovery(adopt="n1")),
+        ([], set(), identity.Recovery()),
+        ([{"name": "n1"}], set(), identity.Recovery(adopt="n1")),
+        ([{"name": "n1"}, {"name": "n2", "displayName": "other"}], set(), identity.Recovery(adopt="n1")),
         ([{"name": "n1"}, {"name": "n2", "expectedHostname": ["x.example.com"]}], set(),
-         reconcile.Recovery(adopt="n1")),
-        ([{"name": "n1"}, {"name": "n2"}], {"n1"}, reconcile.Recovery(adopt="n2")),
-        ([{"name": "n1"}], {"n1"}, reconcile.Recovery(create=True)),
-        ([{"name": "n2"}, {"name": "n1"}], set(), reconcile.Recovery(ambiguous=("n1", "n2"))),
+         identity.Recovery(adopt="n1")),
+        ([{"name": "n1"}, {"name": "n2"}], {"n1"}, identity.Recovery(adopt="n2")),
+        ([{"name": "n1"}], {"n1"}, identity.Recovery()),
+        ([{"name": "n2"}, {"name": "n1"}], set(), identity.Recovery(ambiguous=("n1", "n2"))),
     ],
 )
 def test_recover_create_never_creates_blindly(
-    listed: list[dict[str, object]], owned_elsewhere: set[str], expected: reconcile.Recovery
+    listed: list[dict[str, object]], owned_elsewhere: set[str], expected: identity.Recovery
 ) -> None:
     trunks = [trunk(**item) for item in listed]
-    assert reconcile.recover_create(spec(), trunks, owned_elsewhere) == expected
+    recovery = identity.recover_create(spec(), trunks, frozenset(owned_elsewhere))
+    assert recovery == expected
+    assert recovery.create == (expected == identity.Recovery())
 
 
 def test_ambiguous_message_tells_how_to_resolve() -> None:
-    message = reconcile.ambiguous_message(spec(), ["n1", "n2"])
+    message = identity.ambiguous_message(spec(), ["n1", "n2"])
     assert "n1, n2" in message and "spec.resourceID" in message and "projects/p/locations/global" in message
 
 
 def test_conflict_owner_prefers_established_then_oldest() -> None:
-    me = reconcile.ObjectRef(1, "2026-01-02T00:00:00Z", "ns", "new")
-    older_claim = reconcile.ObjectRef(1, "2026-01-01T00:00:00Z", "ns", "old")
-    established = reconcile.ObjectRef(0, "2026-01-03T00:00:00Z", "ns", "owner")
-    assert reconcile.conflict_owner(me, []) is None
-    assert reconcile.conflict_owner(me, [older_claim]) == older_claim
-    assert reconcile.conflict_owner(older_claim, [me]) is None
-    assert reconcile.conflict_owner(older_claim, [me, established]) == established
-    assert reconcile.conflict_owner(established, [me, older_claim]) is None
+    me = identity.ObjectRef(1, "2026-01-02T00:00:00Z", "ns", "new")
+    older_claim = identity.ObjectRef(1, "2026-01-01T00:00:00Z", "ns", "old")
+    established = identity.ObjectRef(0, "2026-01-03T00:00:00Z", "ns", "owner")
+    assert identity.conflict_owner(me, []) is None
+    assert identity.conflict_owner(me, [older_claim]) == older_claim
+    assert identity.conflict_owner(older_claim, [me]) is None
+    assert identity.conflict_owner(older_claim, [me, established]) == established
+    assert identity.conflict_owner(established, [me, older_claim]) is None
+
+
+def _interval(uid: str, annotation: str | None) -> float:
+    return pacing.resync_interval(uid, annotation, OperatorSettings(resync_seconds=600, min_resync_seconds=60,
+                                                                      max_resync_seconds=86400))
 
 
 def test_resync_interval_jitter_and_bounds() -> None:
-    values = [reconcile.resync_interval(f"uid-{i}", None, 600, (60, 86400)) for i in range(200)]
+    values = [_interval(f"uid-{i}", None) for i in range(200)]
     assert all(450 <= v < 750 for v in values)
     assert max(values) - min(values) > 200  # spread out, not lockstep
-    assert reconcile.resync_interval("u", None, 600, (60, 86400)) == reconcile.resync_interval(
-        "u", None, 600, (60, 86400))
-    assert 60 <= reconcile.resync_interval("u", "1", 600, (60, 86400)) < 75
-    assert reconcile.resync_interval("u", "999999", 600, (60, 86400)) <= 86400 * 1.25
-    assert reconcile.resync_interval("u", "junk", 600, (60, 86400)) == reconcile.resync_interval(
-        "u", None, 600, (60, 86400))
+    assert _interval("u", None) == _interval(
+        "u", None)
+    assert 60 <= _interval("u", "1") < 75
+    assert _interval("u", "999999") <= 86400 * 1.25
+    assert _interval("u", "junk") == _interval(
+        "u", None)
 
 
 @pytest.mark.parametrize(
@@ -166,28 +176,28 @@ def test_adopted_name_rejects_another_parent() -> None:
 def test_progress_conditions_for_kstatus(
     ready: tuple[str, str], synced: tuple[str, str], expected: dict[str, str]
 ) -> None:
-    conditions = [{"type": "Ready", "status": ready[0], "reason": ready[1], "message": "m"},
-                  {"type": "Synced", "status": synced[0], "reason": synced[1], "message": "m"}]
-    got = {c.type: c.status for c in reconcile.progress_conditions(conditions)}
+    listed = [{"type": "Ready", "status": ready[0], "reason": ready[1], "message": "m"},
+              {"type": "Synced", "status": synced[0], "reason": synced[1], "message": "m"}]
+    got = {c.type: c.status for c in conditions.progress_conditions(listed)}
     assert got == expected
 
 
 def test_is_settled_needs_ready_for_this_generation() -> None:
-    assert reconcile.is_settled({"reason": "UpToDate", "observedGeneration": 3}, 3)
-    assert not reconcile.is_settled({"reason": "UpToDate", "observedGeneration": 2}, 3)
-    assert not reconcile.is_settled({"reason": "InvalidSpec", "observedGeneration": 3}, 3)
-    assert not reconcile.is_settled(None, 3)
+    assert conditions.is_settled({"reason": "UpToDate", "observedGeneration": 3}, 3)
+    assert not conditions.is_settled({"reason": "UpToDate", "observedGeneration": 2}, 3)
+    assert not conditions.is_settled({"reason": "InvalidSpec", "observedGeneration": 3}, 3)
+    assert not conditions.is_settled(None, 3)
 
 
 def test_recovery_matches_what_was_sent_not_the_edited_spec() -> None:
-    sent = reconcile.fingerprint(["a.example.com", "b.example.com"], "A")
+    sent = identity.fingerprint(["a.example.com", "b.example.com"], "A")
     edited = spec(displayName="Renamed while the create was in doubt")
     listed = [trunk(name="n1"), trunk(name="n2", displayName="Renamed while the create was in doubt")]
-    assert reconcile.recover_create(edited, listed, set(), sent=sent) == reconcile.Recovery(adopt="n1")
-    assert reconcile.recover_create(edited, listed, set()) == reconcile.Recovery(adopt="n2")
+    assert identity.recover_create(edited, listed, frozenset(), sent=sent) == identity.Recovery(adopt="n1")
+    assert identity.recover_create(edited, listed, frozenset()) == identity.Recovery(adopt="n2")
 
 
 def test_fingerprint_ignores_order_and_case() -> None:
-    assert reconcile.fingerprint(["B.example.com", "a.example.com"], None) == reconcile.fingerprint(
+    assert identity.fingerprint(["B.example.com", "a.example.com"], None) == identity.fingerprint(
         ["a.example.com", "b.example.com"], "")
-    assert reconcile.fingerprint(["a.example.com"], "x") != reconcile.fingerprint(["a.example.com"], "y")
+    assert identity.fingerprint(["a.example.com"], "x") != identity.fingerprint(["a.example.com"], "y")

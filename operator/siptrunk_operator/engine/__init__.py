@@ -1,0 +1,1 @@
+"""The reconcile engine: a work queue, one typed state per object, and the loop that runs the plans."""

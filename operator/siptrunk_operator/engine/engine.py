@@ -1,0 +1,122 @@
+"""Assembles the engine: watch events and listing changes feed one work queue; a fixed pool of
+workers runs `Reconciler.reconcile`; the wake-up each pass asks for is the only timer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from siptrunk_operator.api import SipTrunksClient
+from siptrunk_operator.engine.events import EventPoster
+from siptrunk_operator.engine.loop import Reconciler
+from siptrunk_operator.engine.queue import WorkQueue
+from siptrunk_operator.engine.registry import Registry
+from siptrunk_operator.external import ListedTrunks
+from siptrunk_operator.kubeapi import KubeApi
+from siptrunk_operator.plan.actions import Event
+from siptrunk_operator.plan.identity import ObjectRef
+from siptrunk_operator.plan.view import ObjectView
+from siptrunk_operator.reasons import EventReason
+from siptrunk_operator.refresher import TrunkRefresher
+from siptrunk_operator.settings import FINALIZER, OperatorSettings
+
+_LOG = logging.getLogger(__name__)
+ClaimsIndex = Mapping[str, Iterable[ObjectRef]]
+
+
+class Engine:
+    def __init__(self, client: SipTrunksClient, kube: KubeApi, settings: OperatorSettings, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.client, self.kube, self.settings, self._clock = client, kube, settings, clock
+        self.registry = Registry()
+        self.queue: WorkQueue[str] = WorkQueue()
+        self.refresher = TrunkRefresher(client, fast_seconds=settings.refresh_fast_seconds,
+                                        slow_seconds=settings.refresh_slow_seconds, on_change=self.trunks_changed)
+        self.events = EventPoster(kube.post_event)
+        self._claims: ClaimsIndex = {}
+        self.reconciler = Reconciler(ListedTrunks(client, self.refresher), kube, self.registry, self.events,
+                                     settings, self.claims, clock=clock)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def claims(self, name: str) -> Sequence[ObjectRef]:
+        return list(self._claims.get(name, ()))
+
+    def start(self) -> None:
+        self.events.start()
+        self._tasks = [asyncio.create_task(self._work(), name=f"reconcile-{i}") for i in range(self.settings.workers)]
+        self._tasks.append(asyncio.create_task(self._refresh(), name="trunk-refresher"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.events.flush()
+        await self.events.stop()
+        await self.client.aclose()
+        await self.kube.aclose()
+
+    def observe(self, body: Mapping[str, Any], event_type: str | None, claims: ClaimsIndex) -> None:
+        """A watch event: keep the newest body; queue the object if the change is worth a pass."""
+        self._claims = claims
+        uid = str((body.get("metadata") or {}).get("uid", ""))
+        if event_type == "DELETED":
+            self.forget(uid)
+            return
+        if self.registry.observe(body, now=self._clock()):
+            self.queue.add(uid)
+
+    def trunks_changed(self, names: Iterable[str]) -> None:
+        """The shared listing saw these trunks change: only their objects run."""
+        for uid in self.registry.following(names):
+            self.queue.add(uid)
+
+    def forget(self, uid: str) -> None:
+        state = self.registry.forget(uid)
+        self.queue.forget(uid)
+        if state is not None and state.watched is not None and not self.registry.following([state.watched]):
+            self.refresher.forget(state.watched)
+
+    async def uninstall(self) -> None:
+        """The CRD is being deleted: release every object without touching the API (Event Abandoned)."""
+        for _attempt in range(30):
+            released, contended = await self.kube.release_all(FINALIZER)
+            for item in released:
+                view = ObjectView.from_body(item)
+                trunk = view.status.get("name") or "no trunk"
+                self.events.post(view, Event(EventReason.ABANDONED, f"The SipTrunk CRD is being deleted "
+                                                                    f"(uninstall): {trunk} is left in the API."))
+                self.forget(view.uid)
+            if not contended:
+                return
+            await asyncio.sleep(1)
+
+    async def _work(self) -> None:
+        while True:
+            uid = await self.queue.get()
+            try:
+                wake = await self.reconciler.reconcile(uid)
+            except Exception:
+                _LOG.exception("reconcile of %s failed", uid)
+                wake = self._clock() + self.settings.error_retry_seconds
+            finally:
+                self.queue.done(uid)
+            if wake is None:
+                self.forget(uid)
+            else:
+                self.queue.add_after(uid, wake - self._clock())
+
+    async def _refresh(self) -> None:
+        """The listing refresher; if it ever dies, log why and start it again."""
+        while True:
+            try:
+                await self.refresher.run()
+            except Exception:
+                _LOG.exception("the trunk refresher stopped; restarting it in 5 s")
+                await asyncio.sleep(5)
+

@@ -1,0 +1,235 @@
+"""One pass over one object: plan a step, execute it, add what it taught to the facts, repeat;
+then write the status the plan ended with and post its Events.
+
+Every decision is `plan.steps.next_step`; this module only performs I/O. Writes carry the
+resourceVersion they were planned from, and a 409 re-reads the object and plans again with the
+facts learnt so far (nothing done twice: a created trunk is still known, an Event already earned is
+still posted once).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from siptrunk_operator.api import ApiError
+from siptrunk_operator.engine.registry import ObjectState, Registry
+from siptrunk_operator.external import TrunkExternal
+from siptrunk_operator.kubeapi import KubeError, StaleObjectError
+from siptrunk_operator.plan.actions import (
+    Action,
+    CheckUninstall,
+    ClearMarker,
+    CreateTrunk,
+    DeleteTrunk,
+    EnsureFinalizer,
+    Event,
+    Facts,
+    ListParent,
+    Observation,
+    Observe,
+    PatchTrunk,
+    RecordIdentity,
+    ReleaseFinalizer,
+    Result,
+    Step,
+    WriteMarker,
+)
+from siptrunk_operator.plan.errors import kube_verdict
+from siptrunk_operator.plan.pacing import resync_interval, wake_at
+from siptrunk_operator.plan.status import plan_status
+from siptrunk_operator.plan.steps import Claims, Context, next_step
+from siptrunk_operator.plan.view import (
+    CREATE_PENDING_ANNOTATION,
+    RESYNC_ANNOTATION,
+    TRUNK_NAME_ANNOTATION,
+    ObjectView,
+)
+from siptrunk_operator.refresher import utc_now
+from siptrunk_operator.settings import FINALIZER, OperatorSettings
+
+_LOG = logging.getLogger(__name__)
+MAX_STEPS = 16
+MAX_REPLANS = 4
+
+
+class KubeWrites(Protocol):
+    """The Kubernetes calls a pass makes (KubeApi; fakes in tests)."""
+
+    async def read(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def patch_metadata(self, namespace: str, name: str, resource_version: str, *,
+                             annotations: Mapping[str, str | None] | None = None,
+                             finalizers: list[str] | None = None) -> dict[str, Any]: ...
+
+    async def patch_status(self, namespace: str, name: str, resource_version: str,
+                           status: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    async def crd_is_being_deleted(self) -> bool: ...
+
+
+class EventSink(Protocol):
+    def post(self, view: ObjectView, event: Event) -> None: ...
+
+
+def log_ref(view: ObjectView) -> dict[str, Any]:
+    return {"k8s_ref": {"namespace": view.namespace, "name": view.name, "uid": view.uid}}
+
+
+@dataclass
+class _Pass:
+    view: ObjectView
+    facts: Facts = field(default_factory=Facts)
+    listing_after: float = 0.0
+    """A listing used for a create must start after this (the marker's confirmation)."""
+    events: list[Event] = field(default_factory=list)
+
+
+class Reconciler:
+    def __init__(self, external: TrunkExternal, kube: KubeWrites, registry: Registry, events: EventSink,
+                 settings: OperatorSettings, claims: Claims, *, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], str] = utc_now) -> None:
+        self.external, self.kube, self.registry, self.events = external, kube, registry, events
+        self.settings, self.claims, self._clock, self._wall = settings, claims, clock, wall
+
+    def _resync_at(self, state: ObjectState) -> float:
+        view = state.view
+        return state.verified_at + resync_interval(view.uid, view.annotations.get(RESYNC_ANNOTATION), self.settings)
+
+    async def reconcile(self, uid: str) -> float | None:
+        """One pass; returns when (monotonic) to run it again, or None once the object is gone."""
+        state = self.registry.get(uid)
+        if state is None:
+            return None
+        run = _Pass(state.view, listing_after=self._clock())
+        for _ in range(MAX_REPLANS):
+            try:
+                result = await self._plan_and_act(run, state)
+                stored = await self._write_status(run, result)
+            except StaleObjectError:
+                fresh = await self._reread(run.view)
+                if fresh is None:
+                    self._post(run)
+                    return None
+                run.view = fresh
+                continue
+            self._post(run)
+            now = self._clock()
+            if result.resynced:
+                state.verified_at = now
+            if run.facts.released:
+                return None
+            return wake_at(result, self._resync_at(state), now) if stored else now + self.settings.error_retry_seconds
+        _LOG.warning("the object kept changing under the operator; trying again shortly", extra=log_ref(run.view))
+        self._post(run)
+        return self._clock() + self.settings.error_retry_seconds
+
+    async def _reread(self, view: ObjectView) -> ObjectView | None:
+        try:
+            body = await self.kube.read(view.namespace, view.name)
+        except KubeError:
+            return view  # plan again from what we have; the guarded write tells if it is stale
+        return None if body is None else self.registry.stored(body)
+
+    def _follow(self, view: ObjectView) -> None:
+        """Keep the shared listing watching the trunk this object names (and only that one)."""
+        try:
+            name = None if view.deleting else view.claimed_name
+        except ValueError:
+            name = None
+        stopped, started = self.registry.watch(view.uid, name)
+        if stopped:
+            self.external.forget(stopped)
+        if started:
+            self.external.watch(started)
+
+    async def _plan_and_act(self, run: _Pass, state: ObjectState) -> Result:
+        self._follow(run.view)
+        for _ in range(MAX_STEPS):
+            due = self._clock() >= self._resync_at(state)
+            ctx = Context(self.settings, self.claims, now=self._wall(), resync_due=due)
+            step: Step = next_step(run.view, run.facts, ctx)
+            if step.action is None:
+                run.events.extend(step.result.events)
+                return step.result
+            await self._act(run, step.action)
+            if run.facts.failure is None and run.facts.kube_failure is None:
+                run.events.extend(step.events)
+        _LOG.error("no plan converged in %d steps: %s", MAX_STEPS, run.facts, extra=log_ref(run.view))
+        return Result(retry_after=self.settings.error_retry_seconds, write_status=False)
+
+    async def _act(self, run: _Pass, action: Action) -> None:
+        try:
+            await self._perform(run, action)
+        except ApiError as err:
+            run.facts = run.facts.add(failure=err)
+        except KubeError as err:
+            run.facts = run.facts.add(kube_failure=kube_verdict(err.status, type(err).__name__, self.settings))
+
+    async def _perform(self, run: _Pass, action: Action) -> None:
+        view, facts = run.view, run.facts
+        match action:
+            case Observe(name=name, mode=mode):
+                observed = await self.external.observe(name, mode)
+                run.facts = facts.add(observed=observed) if isinstance(observed, Observation) \
+                    else facts.add(unobservable=observed)
+            case ListParent(project=project, location=location):
+                listing = await self.external.list_parent(project, location, started_after=run.listing_after)
+                run.facts = facts.add(listing=listing)
+            case WriteMarker(value=value):
+                await self._patch(run, {CREATE_PENDING_ANNOTATION: value}, finalizer=True)
+                run.listing_after = self._clock()
+                run.facts = facts.add(marker_written=True, listing=None)
+            case ClearMarker():
+                await self._patch(run, {CREATE_PENDING_ANNOTATION: None})
+            case RecordIdentity(name=name):
+                await self._patch(run, {TRUNK_NAME_ANNOTATION: name, CREATE_PENDING_ANNOTATION: None}, finalizer=True)
+            case EnsureFinalizer():
+                await self._patch(run, None, finalizer=True)
+            case CreateTrunk(project=project, location=location, trunk=trunk):
+                created = await self.external.create(project, location, trunk)
+                run.facts = facts.add(created=created, observed=Observation(str(created.name), created, self._wall()))
+            case PatchTrunk(trunk=trunk, mask=mask):
+                patched = await self.external.update(trunk, mask)
+                run.facts = facts.add(patched=mask, observed=Observation(str(patched.name), patched, self._wall()))
+            case DeleteTrunk(name=name):
+                existed = await self.external.delete(name)
+                run.facts = facts.add(deleted=(*facts.deleted, (name, existed)))
+            case CheckUninstall():
+                run.facts = facts.add(uninstalling=await self.kube.crd_is_being_deleted())
+            case ReleaseFinalizer():
+                await self.kube.patch_metadata(view.namespace, view.name, view.resource_version,
+                                               finalizers=[f for f in view.finalizers if f != FINALIZER])
+                run.facts = facts.add(released=True)
+
+    async def _patch(self, run: _Pass, annotations: Mapping[str, str | None] | None, *,
+                     finalizer: bool = False) -> None:
+        view = run.view
+        finalizers = [*view.finalizers, FINALIZER] if finalizer and not view.has_finalizer else None
+        body = await self.kube.patch_metadata(view.namespace, view.name, view.resource_version,
+                                              annotations=annotations, finalizers=finalizers)
+        run.view = self.registry.stored(body)
+        self._follow(run.view)
+
+    async def _write_status(self, run: _Pass, result: Result) -> bool:
+        """Write the planned status if it changes anything; False if the API server refused."""
+        write = plan_status(run.view, result, now=self._wall())
+        if write is None:
+            return True
+        view = run.view
+        try:
+            body = await self.kube.patch_status(view.namespace, view.name, view.resource_version, write.patch)
+        except KubeError as err:
+            _LOG.warning("status write failed: %s", err, extra=log_ref(view))
+            return False
+        run.view = self.registry.stored(body)
+        run.events.extend(write.events)
+        return True
+
+    def _post(self, run: _Pass) -> None:
+        for event in run.events:
+            self.events.post(run.view, event)
+        run.events.clear()

@@ -1,0 +1,105 @@
+"""The seam to the API, after crossplane-runtime's ExternalClient: observe / create / update / delete.
+
+`TrunkExternal` is what the loop needs; `ListedTrunks` implements it with the REST client behind
+the shared listing, so observing is cache-first. Errors leave here as typed `ApiError`s carrying the
+action that failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Protocol, TypeVar
+
+from siptrunk_operator.api import ApiError, NotFound, SipTrunksClient
+from siptrunk_operator.models import SipTrunk
+from siptrunk_operator.plan.actions import Observation, ObserveMode, Unobservable
+from siptrunk_operator.plan.errors import ApiAction
+from siptrunk_operator.refresher import CachedTrunk, TrunkRefresher, utc_now
+
+T = TypeVar("T")
+
+
+class TrunkExternal(Protocol):
+    async def observe(self, name: str, mode: ObserveMode) -> Observation | Unobservable: ...
+
+    async def list_parent(self, project: str, location: str, *, started_after: float) -> tuple[SipTrunk, ...]: ...
+
+    async def create(self, project: str, location: str, trunk: SipTrunk) -> SipTrunk: ...
+
+    async def update(self, trunk: SipTrunk, mask: Sequence[str]) -> SipTrunk: ...
+
+    async def delete(self, name: str) -> bool:
+        """True if the trunk was deleted, False if it was already gone."""
+        ...
+
+    def watch(self, name: str) -> None: ...
+
+    def forget(self, name: str) -> None: ...
+
+
+@asynccontextmanager
+async def _acting(action: ApiAction) -> AsyncIterator[None]:
+    try:
+        yield
+    except ApiError as err:
+        err.action = str(action)
+        raise
+
+
+class ListedTrunks:
+    """TrunkExternal over the REST client and the shared listing."""
+
+    def __init__(self, client: SipTrunksClient, refresher: TrunkRefresher,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.client, self.refresher, self._clock = client, refresher, clock
+
+    async def observe(self, name: str, mode: ObserveMode) -> Observation | Unobservable:
+        cached = self.refresher.lookup(name)
+        if isinstance(cached, CachedTrunk) and cached.trunk is not None:
+            return Observation(name, cached.trunk, cached.observed_at, from_cache=True)
+        if mode is ObserveMode.CACHE_ONLY and not isinstance(cached, CachedTrunk):
+            return Unobservable(cached)
+        # Not in a fresh listing (gone, or made after it started), or a change to apply: ask the API.
+        observed_at = utc_now()
+        try:
+            async with _acting(ApiAction.GET):
+                trunk = await self.client.get(name)
+        except NotFound:
+            self.refresher.forget(name)
+            return Observation(name, None, observed_at)
+        self.refresher.record(trunk)
+        return Observation(name, trunk, observed_at)
+
+    async def list_parent(self, project: str, location: str, *, started_after: float) -> tuple[SipTrunk, ...]:
+        async with _acting(ApiAction.LIST):
+            return await self.refresher.listing(project, location, started_after=started_after)
+
+    async def create(self, project: str, location: str, trunk: SipTrunk) -> SipTrunk:
+        return await self._written(ApiAction.CREATE, self.client.create(project, location, trunk))
+
+    async def update(self, trunk: SipTrunk, mask: Sequence[str]) -> SipTrunk:
+        return await self._written(ApiAction.UPDATE, self.client.patch(trunk, mask))
+
+    async def _written(self, action: ApiAction, call: Awaitable[SipTrunk]) -> SipTrunk:
+        async with _acting(action):
+            trunk = await call
+        self.refresher.record(trunk)
+        return trunk
+
+    async def delete(self, name: str) -> bool:
+        try:
+            async with _acting(ApiAction.DELETE):
+                await self.client.delete(name)
+        except NotFound:
+            return False
+        finally:
+            self.refresher.forget(name)
+        return True
+
+    def watch(self, name: str) -> None:
+        self.refresher.watch(name)
+
+    def forget(self, name: str) -> None:
+        self.refresher.forget(name)

@@ -1,0 +1,177 @@
+"""The actions a plan can ask for, the facts a pass learns, and the result it ends with. Values only."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from siptrunk_operator.api import ApiError
+from siptrunk_operator.models import SipTrunk
+from siptrunk_operator.plan.conditions import ConditionUpdate
+from siptrunk_operator.plan.errors import Verdict
+from siptrunk_operator.reasons import EventReason, Reason
+
+
+class ObserveMode(enum.Enum):
+    CACHE_ONLY = "cache-only"
+    """Settled objects: read the shared listing; never call the API for this object alone."""
+    CACHE_FIRST = "cache-first"
+    """Read the shared listing if it is fresh and holds the trunk; otherwise GET it."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The trunk an object claims, as last seen: `trunk` is None when the API says it does not exist."""
+
+    name: str
+    trunk: SipTrunk | None
+    observed_at: str
+    """Wall-clock time (RFC 3339) the API reported this state: a status write never goes back past it."""
+    from_cache: bool = False
+
+
+@dataclass(frozen=True)
+class Unobservable:
+    """Cache-only and the cache cannot answer: not listed yet, or the listing keeps failing."""
+
+    problem: str | None
+    """None while the first listing is awaited; otherwise why the listing cannot be trusted."""
+
+
+# -- actions -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observe:
+    name: str
+    mode: ObserveMode
+
+
+@dataclass(frozen=True)
+class ListParent:
+    """A listing of the parent that started after this pass's pending marker was confirmed."""
+
+    project: str
+    location: str
+
+
+@dataclass(frozen=True)
+class WriteMarker:
+    """Confirmed before the create: the finalizer plus the create-pending annotation."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class ClearMarker:
+    pass
+
+
+@dataclass(frozen=True)
+class RecordIdentity:
+    """The trunk-name annotation (and finalizer); clears the pending marker."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class EnsureFinalizer:
+    pass
+
+
+@dataclass(frozen=True)
+class CreateTrunk:
+    project: str
+    location: str
+    trunk: SipTrunk
+
+
+@dataclass(frozen=True)
+class PatchTrunk:
+    trunk: SipTrunk
+    mask: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeleteTrunk:
+    name: str
+
+
+@dataclass(frozen=True)
+class CheckUninstall:
+    """Whether the SipTrunk CRD itself is being deleted (then nothing is deleted in the API)."""
+
+
+@dataclass(frozen=True)
+class ReleaseFinalizer:
+    pass
+
+
+Action = (Observe | ListParent | WriteMarker | ClearMarker | RecordIdentity | EnsureFinalizer | CreateTrunk
+          | PatchTrunk | DeleteTrunk | CheckUninstall | ReleaseFinalizer)
+
+
+# -- what a pass learns ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything one pass has learnt so far; the loop adds each action's result."""
+
+    observed: Observation | None = None
+    unobservable: Unobservable | None = None
+    listing: tuple[SipTrunk, ...] | None = None
+    marker_written: bool = False
+    """This pass wrote the pending marker (so a match in the listing is not its own create)."""
+    created: SipTrunk | None = None
+    patched: tuple[str, ...] | None = None
+    deleted: tuple[tuple[str, bool], ...] = ()
+    """(name, existed) per trunk deleted this pass."""
+    failure: ApiError | None = None
+    kube_failure: Verdict | None = None
+    uninstalling: bool | None = None
+    released: bool = False
+
+    def add(self, **changes: Any) -> Facts:
+        return replace(self, **changes)
+
+    @property
+    def deleted_names(self) -> frozenset[str]:
+        return frozenset(name for name, _ in self.deleted)
+
+
+@dataclass(frozen=True)
+class Event:
+    reason: EventReason | Reason
+    message: str
+    warning: bool = False
+
+
+@dataclass(frozen=True)
+class Result:
+    """How a pass ends: the status it reports and when the loop should run again."""
+
+    conditions: tuple[ConditionUpdate, ...] = ()
+    events: tuple[Event, ...] = ()
+    mirror: Observation | None = None
+    """Mirror this observation's trunk (fields, connections, health) into status."""
+    clear_mirror: bool = False
+    record_name: str | None = None
+    round_trip: bool = False
+    """The pass talked to the API itself and succeeded: lastSyncTime moves."""
+    retry_after: float | None = None
+    """Seconds until a failed pass is tried again; None: at the next resync."""
+    resynced: bool = False
+    """The pass verified the trunk against spec: the resync clock restarts."""
+    write_status: bool = True
+    """False once the object is gone (finalizer released) or nothing is known yet."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """The planner's answer: one action to take next (with the Events it earns once done), or the result."""
+
+    action: Action | None = None
+    events: tuple[Event, ...] = ()
+    result: Result = field(default_factory=Result)

@@ -1,0 +1,84 @@
+"""Which trunk an object owns, who wins a conflict, and how an interrupted create is recovered."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from siptrunk_operator.models import SipTrunk
+from siptrunk_operator.plan.drift import hostname_set, matches_spec
+from siptrunk_operator.spec import SipTrunkSpec
+
+
+def fingerprint(hostnames: Iterable[str], display_name: str | None) -> str:
+    """A short digest of what a create sends, kept in the pending marker: recovery then matches what
+    was sent, even if the spec was edited before the retry."""
+    text = "\n".join(sorted(hostname_set(hostnames))) + "\n#" + (display_name or "")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, order=True)
+class ObjectRef:
+    """A SipTrunk object claiming a trunk. Ordered so the winner of a conflict sorts first: an
+    established owner (rank 0: its annotation records the trunk) before a new claim (rank 1),
+    then the oldest object."""
+
+    rank: int
+    created: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+def conflict_owner(me: ObjectRef, claimants: Iterable[ObjectRef]) -> ObjectRef | None:
+    """The object that owns the trunk instead of `me`, or None when `me` is its owner."""
+    others = [c for c in claimants if (c.namespace, c.name) != (me.namespace, me.name)]
+    oldest = min([me, *others])
+    return None if oldest == me else oldest
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What a listing says about a create: adopt one trunk, create, or stop (ambiguous)."""
+
+    adopt: str | None = None
+    ambiguous: tuple[str, ...] = ()
+
+    @property
+    def create(self) -> bool:
+        return self.adopt is None and not self.ambiguous
+
+
+def recover_create(spec: SipTrunkSpec, listed: Iterable[SipTrunk], owned_elsewhere: frozenset[str],
+                   sent: str | None = None) -> Recovery:
+    """Never a blind second create: adopt the single unowned match, create if none, else stop.
+    With `sent` (the marker's fingerprint) a match is what was sent; without it, what the spec asks."""
+
+    def matches(trunk: SipTrunk) -> bool:
+        if sent is None:
+            return matches_spec(spec, trunk)
+        return fingerprint(trunk.expected_hostname, trunk.display_name) == sent
+
+    candidates = sorted(t.name for t in listed if t.name and t.name not in owned_elsewhere and matches(t))
+    if len(candidates) == 1:
+        return Recovery(adopt=candidates[0])
+    return Recovery(ambiguous=tuple(candidates))
+
+
+def ambiguous_message(spec: SipTrunkSpec, names: Sequence[str]) -> str:
+    return (
+        f"A create was interrupted and {len(names)} trunks in {spec.parent} match this spec and belong to "
+        f"no other SipTrunk: {', '.join(names)}. Set spec.resourceID to the one this object should own; "
+        "delete the others in the API if they are duplicates."
+    )
+
+
+def existing_message(spec: SipTrunkSpec, names: Sequence[str]) -> str:
+    return (
+        f"{', '.join(names)} in {spec.parent} already {'has' if len(names) == 1 else 'have'} these hostnames and "
+        "belong to no SipTrunk. To manage it, set spec.resourceID to it; to create a new trunk anyway, change "
+        "the hostnames or displayName, or delete the existing one in the API."
+    )

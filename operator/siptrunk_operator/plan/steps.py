@@ -1,0 +1,317 @@
+"""The planner: from the object, what this pass has learnt and the clock, the next action or the result.
+
+`next_step` is called again after every action with the facts that action added, so each branch of
+the lifecycle (create with crash-safe recovery, adopt, update, drift, conflict, delete) is a pure,
+table-tested decision. The loop (`engine/loop.py`) only executes what it asks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from siptrunk_operator.models import SipTrunk
+from siptrunk_operator.plan import health
+from siptrunk_operator.plan.actions import (
+    CheckUninstall,
+    ClearMarker,
+    CreateTrunk,
+    DeleteTrunk,
+    EnsureFinalizer,
+    Event,
+    Facts,
+    ListParent,
+    Observation,
+    Observe,
+    ObserveMode,
+    PatchTrunk,
+    RecordIdentity,
+    ReleaseFinalizer,
+    Result,
+    Step,
+    WriteMarker,
+)
+from siptrunk_operator.plan.conditions import (
+    ConditionUpdate,
+    is_settled,
+    ready_false,
+    ready_true,
+    synced_failed,
+    synced_ok,
+)
+from siptrunk_operator.plan.drift import patch_body, update_mask
+from siptrunk_operator.plan.errors import Verdict, classify, flips_ready, nothing_created
+from siptrunk_operator.plan.errors import action_of as failed_action
+from siptrunk_operator.plan.identity import (
+    ObjectRef,
+    ambiguous_message,
+    conflict_owner,
+    existing_message,
+    fingerprint,
+    recover_create,
+)
+from siptrunk_operator.plan.view import TRUNK_NAME_ANNOTATION, ObjectView, PendingMarker
+from siptrunk_operator.reasons import ConditionType, EventReason, Reason
+from siptrunk_operator.settings import OperatorSettings
+from siptrunk_operator.spec import DeletionPolicy
+
+Claims = Callable[[str], Sequence[ObjectRef]]
+"""Every SipTrunk object that claims a trunk name."""
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: OperatorSettings
+    claims: Claims
+    now: str
+    """Wall-clock time, RFC 3339 (stamped into the pending marker)."""
+    resync_due: bool = False
+
+
+def next_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
+    if view.deleting:
+        return _delete_step(view, facts, ctx)
+    if view.spec is None:
+        return _invalid(view, str(view.spec_error), ctx)
+    if facts.kube_failure is not None:
+        return _failed(view, facts.kube_failure, flip_ready=False, observed=facts.observed)
+    if facts.failure is not None:
+        return _api_failure_step(view, facts, ctx)
+    try:
+        name = view.claimed_name
+        adopted = view.spec.adopted_name()
+    except ValueError as err:
+        return _invalid(view, str(err), ctx)
+    if adopted and name != adopted and not view.observe_only:
+        return _invalid(view, f"spec.resourceID names {adopted} but this object owns {name}; "
+                              "create a new SipTrunk to manage another trunk.", ctx)
+    if name and (facts.created is None or facts.created.name == view.identity):
+        return _existing_step(view, name, facts, ctx)
+    if view.observe_only:
+        return _invalid(view, "ObserveOnly needs spec.resourceID to name the trunk to observe.", ctx)
+    return _create_step(view, facts, ctx, replacing=name)  # `name` is set when re-creating a missing trunk
+
+
+# -- failures --------------------------------------------------------------------------------------
+
+
+def _failed(view: ObjectView, verdict: Verdict, *, flip_ready: bool = True, observed: Observation | None = None,
+            extra: Sequence[ConditionUpdate] = ()) -> Step:
+    """A pass that ends in a failure: Synced=False (Ready too when it says the trunk is not as spec),
+    a Warning Event when the reason is new, and a retry at the verdict's pace."""
+    conditions = [*extra, synced_failed(verdict.reason, verdict.message)]
+    if flip_ready:
+        conditions.append(ready_false(verdict.reason, verdict.message))
+    new = view.condition_reason(ConditionType.SYNCED) != verdict.reason or (
+        flip_ready and view.condition_reason(ConditionType.READY) != verdict.reason)
+    events = (Event(verdict.reason, verdict.message, warning=True),) if new else ()
+    mirror = observed if observed is not None and observed.trunk is not None else None
+    return Step(result=Result(conditions=tuple(conditions), events=events, mirror=mirror,
+                              retry_after=verdict.retry_after))
+
+
+def _invalid(view: ObjectView, message: str, ctx: Context) -> Step:
+    return _failed(view, Verdict(Reason.INVALID_SPEC, message, ctx.settings.invalid_spec_retry_seconds))
+
+
+def _api_failure_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
+    err = facts.failure
+    assert err is not None
+    if failed_action(err) == "create" and view.pending is not None and nothing_created(err):
+        return Step(ClearMarker())  # the create certainly did not happen: recovery has nothing to find
+    verdict = classify(err, settings=ctx.settings)
+    return _failed(view, verdict, flip_ready=flips_ready(err), observed=facts.observed)
+
+
+# -- an object that names its trunk ------------------------------------------------------------------
+
+
+def observe_mode(view: ObjectView, ctx: Context) -> ObserveMode:
+    """Settled objects read the shared listing only; anything still to apply (or due for a resync,
+    when a stale listing must not be trusted) may GET its trunk."""
+    if ctx.resync_due or not settled(view):
+        return ObserveMode.CACHE_FIRST
+    return ObserveMode.CACHE_ONLY
+
+
+def settled(view: ObjectView) -> bool:
+    """The current generation was applied and the trunk recorded: the listing takes it from here."""
+    return view.identity is not None and view.pending is None \
+        and is_settled(view.condition(ConditionType.READY), view.generation)
+
+
+def _existing_step(view: ObjectView, name: str, facts: Facts, ctx: Context) -> Step:
+    spec = view.spec
+    assert spec is not None
+    owner = None if view.observe_only else conflict_owner(view.ref, ctx.claims(name))
+    if owner is not None:
+        message = f"Trunk {name} is owned by SipTrunk {owner}; this object never writes to it."
+        return _failed(view, Verdict(Reason.CONFLICT, message, ctx.settings.permission_retry_seconds))
+    if facts.unobservable is not None:
+        return _unobservable(facts.unobservable.problem)
+    if facts.observed is None or facts.observed.name != name:
+        return Step(Observe(name, observe_mode(view, ctx)))
+    observed = facts.observed
+    if observed.trunk is None:
+        return _missing_step(view, name, facts, ctx)
+    manage = not view.observe_only
+    if manage and (view.identity != name or view.pending is not None):
+        adopted = view.identity is None and spec.resource_id is not None
+        events = (Event(EventReason.ADOPTED, f"Adopted existing trunk {name}"),) if adopted else ()
+        return Step(RecordIdentity(name), events=events)
+    if manage and not view.has_finalizer:
+        return Step(EnsureFinalizer())
+    mask = update_mask(spec, observed.trunk) if manage else ()
+    if mask and facts.patched is None:
+        drift = settled(view)
+        if drift and not ctx.resync_due:
+            message = (f"{', '.join(mask)} of {name} differ from spec in the API; the next resync reverts them.")
+            return Step(result=Result(conditions=(ready_false(Reason.DRIFTED, message), synced_ok()),
+                                      mirror=observed))
+        fields = ", ".join(mask)
+        event = Event(EventReason.DRIFT_REVERTED, f"Reverted out-of-band changes to {fields} of {name}",
+                      warning=True) if drift else Event(EventReason.UPDATED, f"Updated {fields} of trunk {name}")
+        return Step(PatchTrunk(patch_body(spec, name, mask), mask), events=(event,))
+    round_trip = not observed.from_cache
+    return Step(result=Result(
+        conditions=(ready_true(name, observe_only=view.observe_only), synced_ok()),
+        mirror=observed, record_name=name, round_trip=round_trip, resynced=ctx.resync_due or round_trip,
+    ))
+
+
+def _unobservable(problem: str | None) -> Step:
+    if problem is None:  # the first listing is on its way; it wakes this object
+        return Step(result=Result(write_status=False))
+    return Step(result=Result(
+        conditions=(synced_failed(Reason.LIST_FAILED, problem), *health.unknown_health(Reason.LIST_FAILED, problem)),
+        clear_mirror=True,
+    ))
+
+
+def _missing_step(view: ObjectView, name: str, facts: Facts, ctx: Context) -> Step:
+    spec = view.spec
+    assert spec is not None
+    if spec.recreate_if_missing and not view.observe_only and not spec.resource_id:
+        # Through recovery, so a re-create interrupted earlier is found instead of repeated.
+        return _create_step(view, facts, ctx, replacing=name)
+    message = (f"Trunk {name} does not exist in the API (deleted outside Kubernetes?). It is not "
+               "re-created; set spec.recreateIfMissing: true to re-create it, or delete this object.")
+    new = view.condition_reason(ConditionType.READY) != Reason.NOT_FOUND_IN_API
+    return Step(result=Result(
+        conditions=(ready_false(Reason.NOT_FOUND_IN_API, message), synced_ok(),
+                    *health.unknown_health(Reason.NOT_FOUND_IN_API, f"Trunk {name} does not exist.")),
+        events=(Event(Reason.NOT_FOUND_IN_API, message, warning=True),) if new else (),
+        clear_mirror=True, round_trip=True,
+    ))
+
+
+# -- create, with crash-safe recovery ------------------------------------------------------------------
+
+
+def _unowned_listing(view: ObjectView, facts: Facts, ctx: Context, exclude: str | None) -> tuple[
+        list[SipTrunk], frozenset[str]]:
+    """The listed trunks (without `exclude`) and those of them another SipTrunk claims."""
+    listed = [t for t in facts.listing or () if t.name and t.name != exclude]
+    owned = frozenset(str(t.name) for t in listed if any(
+        (c.namespace, c.name) != (view.namespace, view.name) for c in ctx.claims(str(t.name))))
+    return listed, owned
+
+
+def _create_step(view: ObjectView, facts: Facts, ctx: Context, *, replacing: str | None = None) -> Step:
+    """Marker (confirmed), then a listing started after it, then create or adopt; see recover_create.
+
+    A match in the listing is adopted only if the marker came from an earlier attempt (its create may
+    have committed); a match found right after this pass's own marker belongs to someone else."""
+    spec = view.spec
+    assert spec is not None
+    if facts.created is not None:
+        created = str(facts.created.name)
+        event = Event(EventReason.RECREATED, f"Trunk {replacing} was deleted outside Kubernetes; re-created it as "
+                                             f"{created} (a new name)", warning=True) if replacing \
+            else Event(EventReason.CREATED, f"Created trunk {created}")
+        return Step(RecordIdentity(created), events=(event,))
+    marker = view.pending
+    if marker is None and facts.listing is None:
+        value = PendingMarker(ctx.now, fingerprint(spec.expected_hostname, spec.display_name))
+        return Step(WriteMarker(str(value)))
+    if facts.listing is None:
+        return Step(ListParent(spec.project_id, spec.location))
+    listed, owned = _unowned_listing(view, facts, ctx, replacing)
+    earlier = not facts.marker_written
+    sent = marker.fingerprint if earlier and marker is not None else None
+    recovery = recover_create(spec, listed, owned, sent=sent)
+    if recovery.adopt and earlier and marker is not None:
+        return Step(RecordIdentity(recovery.adopt), events=(Event(
+            EventReason.RECOVERED, f"An interrupted create had made trunk {recovery.adopt}; adopted it "
+                                   "instead of creating a duplicate"),))
+    if recovery.create and marker is not None:
+        return Step(CreateTrunk(spec.project_id, spec.location, spec.desired_trunk()))
+    if earlier and recovery.ambiguous:
+        message = ambiguous_message(spec, recovery.ambiguous)
+        return _failed(view, Verdict(Reason.CREATE_OUTCOME_UNKNOWN, message, ctx.settings.invalid_spec_retry_seconds))
+    if marker is not None:
+        return Step(ClearMarker())  # someone else's trunk: nothing of ours is in flight
+    found = (recovery.adopt,) if recovery.adopt else recovery.ambiguous
+    message = existing_message(spec, found)
+    return _failed(view, Verdict(Reason.EXISTING_TRUNK_FOUND, message, ctx.settings.invalid_spec_retry_seconds))
+
+
+# -- delete ---------------------------------------------------------------------------------------------
+
+
+def _abandon_reason(view: ObjectView, name: str | None, ctx: Context) -> str | None:
+    what = f"trunk {name}" if name else "any trunk"
+    if view.spec is None:
+        return f"The spec cannot be read ({view.spec_error}): {what} is left in the API."
+    if view.spec.observe_only:
+        return f"ObserveOnly: {what} is left in the API."
+    if view.spec.deletion_policy is DeletionPolicy.ABANDON:
+        return f"deletionPolicy Abandon: {what} is left in the API."
+    if name and conflict_owner(view.ref, ctx.claims(name)) is not None:
+        return f"Trunk {name} belongs to another SipTrunk; it is left in the API."
+    return None
+
+
+def _delete_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
+    """Delete the trunk (and any trunk an interrupted create made) unless a policy says abandon; the
+    finalizer goes only once the API confirms."""
+    if facts.released or not view.has_finalizer:
+        return Step(result=Result(write_status=False))
+    if facts.kube_failure is not None:
+        return _failed(view, facts.kube_failure, flip_ready=False)
+    if facts.failure is not None:
+        return _failed(view, classify(facts.failure, settings=ctx.settings), flip_ready=False)
+    try:
+        name = view.claimed_name
+    except ValueError:
+        name = view.recorded_name
+    reason = _abandon_reason(view, name, ctx)
+    if reason is None and facts.uninstalling is None:
+        return Step(CheckUninstall())
+    if reason is None and facts.uninstalling:
+        reason = f"The SipTrunk CRD is being deleted (uninstall): {f'trunk {name}' if name else 'any trunk'} " \
+                 "is left in the API."
+    if reason is not None:
+        return Step(ReleaseFinalizer(), events=(Event(EventReason.ABANDONED, reason),))
+    targets = [name] if name else []
+    if view.pending is not None and view.spec is not None:
+        if facts.listing is None:
+            return Step(ListParent(view.spec.project_id, view.spec.location))
+        listed, owned = _unowned_listing(view, facts, ctx, name)
+        recovery = recover_create(view.spec, listed, owned, sent=view.pending.fingerprint)
+        if recovery.ambiguous:
+            message = ambiguous_message(view.spec, recovery.ambiguous)
+            return _failed(view, Verdict(Reason.CREATE_OUTCOME_UNKNOWN, message,
+                                         ctx.settings.invalid_spec_retry_seconds), flip_ready=False)
+        targets += [recovery.adopt] if recovery.adopt else []
+    remaining = [t for t in targets if t not in facts.deleted_names]
+    if remaining:
+        return Step(DeleteTrunk(remaining[0]))
+    events = tuple(Event(EventReason.DELETED, f"Deleted trunk {n}" if existed else
+                         f"Trunk {n} was already gone from the API") for n, existed in facts.deleted)
+    if not targets:
+        events = (Event(EventReason.DELETED, "No trunk was recorded for this object; nothing to delete in the API."),)
+    return Step(ReleaseFinalizer(), events=events)
+
+
+__all__ = ["TRUNK_NAME_ANNOTATION", "Claims", "Context", "next_step", "observe_mode", "settled"]

@@ -1,0 +1,459 @@
+"""The reconcile loop end to end over fakes: the real planner, the real status planning, and the
+writes a user would see (API calls, annotations, status, Events)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from siptrunk_operator.api import ApiError, InvalidArgument, OutcomeUnknown, PermissionDenied, Unavailable
+from siptrunk_operator.engine.loop import Reconciler
+from siptrunk_operator.engine.registry import Registry
+from siptrunk_operator.kubeapi import KubeError
+from siptrunk_operator.plan.identity import ObjectRef, fingerprint
+from siptrunk_operator.plan.view import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION
+from siptrunk_operator.settings import FINALIZER, OperatorSettings
+from tests.unit.fakes import PARENT, FakeExternal, FakeKube, RecordingEvents, trunk
+
+SETTINGS = OperatorSettings(resync_seconds=600, error_retry_seconds=30, invalid_spec_retry_seconds=900,
+                            permission_retry_seconds=120)
+SPEC = {"projectID": "p", "expectedHostname": ["a.example.com"], "displayName": "A"}
+T1 = f"{PARENT}/sipTrunks/t1"
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.external, self.kube, self.events = FakeExternal(), FakeKube(), RecordingEvents()
+        self.registry = Registry()
+        self.claims: dict[str, list[ObjectRef]] = {}
+        self.now = 1000.0
+        self.reconciler = Reconciler(self.external, self.kube, self.registry, self.events, SETTINGS,
+                                     lambda name: self.claims.get(name, []), clock=lambda: self.now,
+                                     wall=lambda: "2026-12-01T10:00:00.000000Z")
+
+    def add(self, name: str = "sip", spec: Mapping[str, Any] = SPEC, **meta: Any) -> str:
+        body = self.kube.add(name, spec, **meta)
+        self.registry.observe(body, now=self.now)
+        return str(body["metadata"]["uid"])
+
+    def watch_event(self, name: str = "sip") -> bool:
+        return self.registry.observe(self.kube.body(name), now=self.now)
+
+    def run(self, name: str = "sip") -> float | None:
+        return asyncio.run(self.reconciler.reconcile(f"uid-{name}"))
+
+    def status(self, name: str = "sip") -> dict[str, Any]:
+        return dict(self.kube.objects[name]["status"])
+
+    def condition(self, kind: str, name: str = "sip") -> dict[str, Any]:
+        return next(c for c in self.status(name)["conditions"] if c["type"] == kind)
+
+    def annotations(self, name: str = "sip") -> dict[str, str]:
+        return dict(self.kube.objects[name]["metadata"]["annotations"])
+
+    def settle(self, name: str = "sip") -> None:
+        """Create the object's trunk and let the shared listing hold it."""
+        self.add(name)
+        self.run(name)
+        self.external.listed = dict(self.external.trunks)
+        self.kube.writes.clear()
+        self.external.calls.clear()
+        self.events.posted.clear()
+
+
+def established(name: str = T1, **spec: Any) -> dict[str, Any]:
+    return {"annotations": {TRUNK_NAME_ANNOTATION: name}, "finalizers": [FINALIZER]}
+
+
+# -- create -------------------------------------------------------------------------------------------
+
+
+def test_create_writes_marker_lists_once_creates_once_and_records_the_name() -> None:
+    h = Harness()
+    h.add()
+    wake = h.run()
+    assert [c[0] for c in h.external.calls] == ["list", "create"]
+    meta = h.kube.metadata_writes()
+    assert meta[0][2]["finalizers"] == [FINALIZER]
+    assert set(meta[0][2]["annotations"]) == {CREATE_PENDING_ANNOTATION}
+    assert meta[1][2]["annotations"] == {TRUNK_NAME_ANNOTATION: T1, CREATE_PENDING_ANNOTATION: None}
+    assert len(h.kube.status_writes()) == 1
+    assert h.annotations() == {TRUNK_NAME_ANNOTATION: T1}
+    assert h.status()["name"] == T1 and h.status()["observedGeneration"] == 1
+    assert (h.condition("Ready")["status"], h.condition("Ready")["reason"]) == ("True", "UpToDate")
+    assert h.condition("Synced")["status"] == "True"
+    assert h.condition("Reconciling")["status"] == "False" and h.condition("Stalled")["status"] == "False"
+    assert h.events.reasons() == ["Created"]
+    assert not h.events.posted[0][1].warning
+    assert wake == pytest.approx(1000 + 600, abs=600 * 0.26)
+    assert T1 in h.external.watched
+
+
+def test_a_settled_object_costs_no_call_and_no_write() -> None:
+    h = Harness()
+    h.settle()
+    assert not h.watch_event()  # the operator's own writes are not news
+    h.run()
+    assert h.external.calls == [] and h.kube.writes == [] and h.events.posted == []
+
+
+def test_an_interrupted_create_is_recovered_from_the_listing_not_repeated() -> None:
+    h = Harness()
+    h.external.trunks[T1] = trunk(T1)
+    marker = f"2026-12-01T09:59:00Z {fingerprint(['a.example.com'], 'A')}"
+    h.add(annotations={CREATE_PENDING_ANNOTATION: marker}, finalizers=[FINALIZER])
+    h.run()
+    assert [c[0] for c in h.external.calls] == ["list"]
+    assert h.annotations() == {TRUNK_NAME_ANNOTATION: T1}
+    assert h.events.reasons() == ["Recovered"]
+    assert h.condition("Ready")["status"] == "True"
+
+
+def test_an_unowned_trunk_with_these_hostnames_is_never_taken_silently() -> None:
+    h = Harness()
+    h.external.trunks[T1] = trunk(T1)
+    h.add()
+    wake = h.run()
+    assert h.external.api_calls("create") == []
+    assert CREATE_PENDING_ANNOTATION not in h.annotations() and TRUNK_NAME_ANNOTATION not in h.annotations()
+    ready = h.condition("Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "ExistingTrunkFound")
+    assert T1 in ready["message"] and "spec.resourceID" in ready["message"]
+    assert h.condition("Stalled")["status"] == "True"
+    assert wake == 1000 + SETTINGS.invalid_spec_retry_seconds
+    assert h.events.reasons() == ["ExistingTrunkFound"] and h.events.posted[0][1].warning
+
+
+def test_two_matches_after_an_interrupted_create_stall_and_name_both() -> None:
+    h = Harness()
+    t2 = f"{PARENT}/sipTrunks/t2"
+    h.external.trunks.update({T1: trunk(T1), t2: trunk(t2)})
+    h.add(annotations={CREATE_PENDING_ANNOTATION: f"x {fingerprint(['a.example.com'], 'A')}"})
+    h.run()
+    ready = h.condition("Ready")
+    assert ready["reason"] == "CreateOutcomeUnknown" and T1 in ready["message"] and t2 in ready["message"]
+    assert h.external.api_calls("create") == []
+    assert CREATE_PENDING_ANNOTATION in h.annotations()
+
+
+@pytest.mark.parametrize(("error", "marker_kept"), [
+    (InvalidArgument("bad hostname", http_status=400), False),
+    (Unavailable("down", http_status=503), False),
+    (OutcomeUnknown("lost response"), True),
+])
+def test_a_failed_create_keeps_its_marker_only_when_it_may_have_happened(error: ApiError,
+                                                                         marker_kept: bool) -> None:
+    h = Harness()
+    h.external.fail["create"] = error
+    h.add()
+    h.run()
+    assert (CREATE_PENDING_ANNOTATION in h.annotations()) is marker_kept
+    assert h.condition("Ready")["status"] == "False"
+    assert h.condition("Synced")["status"] == "False"
+
+
+def test_a_rejected_create_is_invalid_spec_and_retried_slowly() -> None:
+    h = Harness()
+    h.external.fail["create"] = InvalidArgument("expectedHostname is not a hostname", http_status=400)
+    h.add()
+    wake = h.run()
+    ready = h.condition("Ready")
+    assert (ready["reason"], h.condition("Stalled")["status"]) == ("InvalidSpec", "True")
+    assert "not a hostname" in ready["message"]
+    assert wake == 1000 + SETTINGS.invalid_spec_retry_seconds
+
+
+def test_a_lost_create_response_is_recovered_on_the_next_pass() -> None:
+    h = Harness()
+    h.add()
+    h.external.fail["create"] = OutcomeUnknown("lost")
+    h.run()
+    h.external.trunks[T1] = trunk(T1)  # the create had committed on the server; only the answer was lost
+    h.watch_event()
+    h.run()
+    assert h.annotations() == {TRUNK_NAME_ANNOTATION: T1}
+    assert "Recovered" in h.events.reasons()
+    assert len(h.external.api_calls("create")) == 1
+
+
+# -- update, drift ---------------------------------------------------------------------------------------
+
+
+def test_a_spec_change_sends_exactly_the_changed_fields() -> None:
+    h = Harness()
+    h.settle()
+    h.kube.edit_spec("sip", displayName="B")
+    assert h.watch_event()
+    h.run()
+    assert h.external.api_calls("update") == [("update", (T1, ("displayName",)))]
+    assert h.external.trunks[T1].display_name == "B"
+    assert h.events.reasons() == ["Updated"] and "displayName" in h.events.posted[0][1].message
+    assert not h.events.posted[0][1].warning
+    assert h.status()["observedGeneration"] == 2 and h.condition("Ready")["observedGeneration"] == 2
+
+
+def test_drift_is_reported_at_once_and_reverted_at_resync() -> None:
+    h = Harness()
+    h.settle()
+    h.external.cache(trunk(T1, display="edited in the console"), also_in_api=True)
+    h.run()
+    assert h.external.api_calls("update") == []
+    assert (h.condition("Ready")["status"], h.condition("Ready")["reason"]) == ("False", "Drifted")
+    assert h.condition("Reconciling")["status"] == "True"
+    h.now += 800  # past the jittered resync
+    h.run()
+    assert h.external.api_calls("update") == [("update", (T1, ("displayName",)))]
+    assert h.events.reasons() == ["DriftReverted"] and h.events.posted[0][1].warning
+    assert h.condition("Ready")["reason"] == "UpToDate"
+
+
+def test_a_failed_update_flips_ready_and_a_failed_read_does_not() -> None:
+    h = Harness()
+    h.settle()
+    h.kube.edit_spec("sip", displayName="B")
+    h.watch_event()
+    h.external.fail["update"] = Unavailable("down", http_status=503)
+    wake = h.run()
+    assert (h.condition("Ready")["status"], h.condition("Ready")["reason"]) == ("False", "APIUnavailable")
+    assert wake == 1000 + SETTINGS.error_retry_seconds
+    h2 = Harness()
+    h2.settle()
+    h2.external.listed = None  # nothing cached: the changed object must GET its trunk
+    h2.kube.edit_spec("sip", displayName="B")
+    h2.watch_event()
+    h2.external.fail["get"] = Unavailable("down", http_status=503)
+    h2.run()
+    assert h2.condition("Ready")["status"] == "True"  # unknown is not "not as spec"
+    assert (h2.condition("Synced")["status"], h2.condition("Synced")["reason"]) == ("False", "APIUnavailable")
+
+
+def test_permission_denied_names_the_permission() -> None:
+    h = Harness()
+    h.add()
+    h.external.fail["list"] = PermissionDenied("denied", http_status=403)
+    h.run()
+    assert "dialogflow.siptrunks.list" in h.condition("Synced")["message"]
+    assert h.condition("Stalled")["status"] == "True"
+
+
+# -- health ------------------------------------------------------------------------------------------
+
+
+def test_connection_changes_post_one_event_each() -> None:
+    h = Harness()
+    h.settle()
+    h.external.cache(trunk(T1, connections=[("c1", "CONNECTED")]))
+    h.run()
+    h.run()
+    assert h.events.reasons() == ["ConnectionHealthy"]
+    assert h.condition("Connected")["status"] == "True" and h.status()["connected"] == "1/1"
+    h.external.cache(trunk(T1, connections=[("c1", "AUTHENTICATION_FAILED")]))
+    h.run()
+    assert h.events.reasons() == ["ConnectionHealthy", "ConnectionUnhealthy"]
+    assert h.events.posted[-1][1].warning and "CONNECTED → AUTHENTICATION_FAILED" in h.events.posted[-1][1].message
+    assert len(h.kube.status_writes()) == 2
+
+
+def test_a_trunk_deleted_outside_kubernetes_is_reported_once_and_not_recreated() -> None:
+    h = Harness()
+    h.settle()
+    del h.external.trunks[T1]
+    h.external.listed = {}
+    h.run()
+    h.run()
+    assert h.condition("Ready")["reason"] == "NotFoundInAPI"
+    assert h.condition("Connected")["status"] == "Unknown"
+    assert h.events.reasons() == ["NotFoundInAPI"]
+    assert h.external.api_calls("create") == []
+
+
+def test_recreate_if_missing_creates_a_new_trunk_through_recovery() -> None:
+    h = Harness()
+    h.add(spec={**SPEC, "recreateIfMissing": True}, **established())
+    h.external.next_id = 7  # the API never reuses an ID
+    h.run()
+    assert [c[0] for c in h.external.calls] == ["get", "list", "create"]
+    new = h.annotations()[TRUNK_NAME_ANNOTATION]
+    assert new != T1 and h.events.reasons() == ["Recreated"] and h.events.posted[0][1].warning
+
+
+def test_listing_failures_make_health_unknown_not_stale() -> None:
+    h = Harness()
+    h.settle()
+    h.external.listing_problem = "Listing projects/p/locations/global fails: 503"
+    h.run()
+    assert (h.condition("Synced")["status"], h.condition("Synced")["reason"]) == ("False", "ListFailed")
+    assert h.condition("Connected")["status"] == "Unknown"
+    assert h.external.calls == []
+
+
+def test_a_restarted_operator_waits_for_the_listing_instead_of_reading_each_trunk() -> None:
+    h = Harness()
+    h.settle()
+    h.external.listed = None
+    h.registry.forget("uid-sip")
+    h.watch_event()
+    h.run()
+    assert h.external.calls == [] and h.kube.writes == []
+
+
+# -- identity ----------------------------------------------------------------------------------------
+
+
+def test_the_established_owner_wins_and_the_other_never_writes() -> None:
+    h = Harness()
+    h.external.trunks[T1] = trunk(T1)
+    h.claims[T1] = [ObjectRef(0, "2026-12-02T00:00:00Z", "other", "owner")]
+    h.add(spec={**SPEC, "resourceID": "t1", "displayName": "mine"})
+    h.run()
+    assert h.external.calls == []
+    ready = h.condition("Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Conflict") and "other/owner" in ready["message"]
+
+
+def test_adopting_by_resource_id_records_it_and_says_so() -> None:
+    h = Harness()
+    h.external.trunks[T1] = trunk(T1, display="old")
+    h.add(spec={**SPEC, "resourceID": "t1"})
+    h.run()
+    assert h.annotations() == {TRUNK_NAME_ANNOTATION: T1}
+    assert h.events.reasons() == ["Adopted", "Updated"]
+    assert h.external.api_calls("create") == [] and h.external.api_calls("list") == []
+
+
+def test_observe_only_reads_and_never_writes_to_the_api() -> None:
+    h = Harness()
+    h.external.trunks[T1] = trunk(T1, display="theirs")
+    h.add(spec={**SPEC, "resourceID": "t1", "managementPolicy": "ObserveOnly"})
+    h.run()
+    assert [c[0] for c in h.external.calls] == ["get"]
+    assert h.condition("Ready")["reason"] == "Observed"
+    assert h.kube.metadata_writes() == []
+
+
+# -- delete ------------------------------------------------------------------------------------------
+
+
+def deleting(h: Harness, **meta: Any) -> None:
+    h.add(deleting=True, **{**established(), **meta})
+
+
+def test_delete_deletes_the_trunk_then_releases_the_finalizer() -> None:
+    h = Harness()
+    h.external.trunks[T1] = trunk(T1)
+    deleting(h)
+    assert h.run() is None
+    assert h.external.api_calls("delete") == [("delete", T1)]
+    assert "sip" not in h.kube.objects
+    assert h.events.reasons() == ["Deleted"]
+
+
+def test_delete_also_removes_what_an_interrupted_create_made() -> None:
+    h = Harness()
+    t2 = f"{PARENT}/sipTrunks/t2"
+    h.external.trunks.update({T1: trunk(T1), t2: trunk(t2)})
+    deleting(h, annotations={TRUNK_NAME_ANNOTATION: T1,
+                             CREATE_PENDING_ANNOTATION: f"x {fingerprint(['a.example.com'], 'A')}"})
+    h.run()
+    assert sorted(c[1] for c in h.external.api_calls("delete")) == [T1, t2]
+
+
+def test_an_ambiguous_delete_listing_stalls_and_keeps_the_finalizer() -> None:
+    h = Harness()
+    h.external.trunks.update({f"{PARENT}/sipTrunks/t{i}": trunk(f"{PARENT}/sipTrunks/t{i}") for i in (2, 3)})
+    deleting(h, annotations={CREATE_PENDING_ANNOTATION: f"x {fingerprint(['a.example.com'], 'A')}"})
+    wake = h.run()
+    assert h.external.api_calls("delete") == []
+    assert FINALIZER in h.kube.objects["sip"]["metadata"]["finalizers"]
+    assert h.condition("Synced")["reason"] == "CreateOutcomeUnknown" and h.condition("Stalled")["status"] == "True"
+    assert wake == 1000 + SETTINGS.invalid_spec_retry_seconds
+
+
+@pytest.mark.parametrize("spec", [
+    {**SPEC, "deletionPolicy": "Abandon"},
+    {**SPEC, "resourceID": "t1", "managementPolicy": "ObserveOnly"},
+])
+def test_policies_abandon_the_trunk(spec: dict[str, Any]) -> None:
+    h = Harness()
+    h.external.trunks[T1] = trunk(T1)
+    deleting(h, spec=spec)
+    h.run()
+    assert h.external.api_calls("delete") == [] and T1 in h.external.trunks
+    assert "sip" not in h.kube.objects and h.events.reasons() == ["Abandoned"]
+
+
+def test_a_conflicting_object_never_deletes_the_owners_trunk() -> None:
+    h = Harness()
+    h.external.trunks[T1] = trunk(T1)
+    h.claims[T1] = [ObjectRef(0, "2026-01-01T00:00:00Z", "other", "owner")]
+    deleting(h, annotations={}, spec={**SPEC, "resourceID": "t1"})
+    h.run()
+    assert h.external.api_calls("delete") == [] and h.events.reasons() == ["Abandoned"]
+
+
+def test_uninstall_abandons_without_an_api_call() -> None:
+    h = Harness()
+    h.kube.uninstalling = True
+    deleting(h)
+    h.run()
+    assert h.external.calls == [] and h.events.reasons() == ["Abandoned"]
+
+
+def test_a_failed_delete_keeps_the_finalizer_and_says_why() -> None:
+    h = Harness()
+    h.external.trunks[T1] = trunk(T1)
+    h.external.fail["delete"] = PermissionDenied("denied", http_status=403)
+    deleting(h)
+    h.run()
+    assert FINALIZER in h.kube.objects["sip"]["metadata"]["finalizers"]
+    assert "dialogflow.siptrunks.delete" in h.condition("Synced")["message"]
+
+
+# -- races ---------------------------------------------------------------------------------------------
+
+
+def test_a_status_planned_for_an_older_generation_never_lands() -> None:
+    """An edit arrives while a pass is planning: the write is refused (409), the pass re-plans on the
+    new generation, and status says what was really applied."""
+    h = Harness()
+    h.settle()
+    h.kube.before_write.append(lambda: h.kube.edit_spec("sip", displayName="B"))
+    h.external.cache(trunk(T1, connections=[("c1", "CONNECTED")]), also_in_api=True)
+    h.run()
+    assert h.status()["observedGeneration"] == 2
+    assert h.condition("Ready")["observedGeneration"] == 2
+    assert h.external.api_calls("update") == [("update", (T1, ("displayName",)))]
+    assert h.events.reasons().count("ConnectionHealthy") == 1
+
+
+def test_a_create_survives_a_conflict_on_recording_its_name() -> None:
+    h = Harness()
+    h.add()
+    done: list[bool] = []
+
+    def conflicting_edit() -> None:
+        if h.external.api_calls("create") and not done:  # after the create, before the name is stored
+            done.append(True)
+            h.kube.objects["sip"]["metadata"]["labels"] = {"team": "x"}
+            h.kube.objects["sip"]["metadata"]["resourceVersion"] = "999"
+
+    h.kube.before_write.extend([lambda: None, conflicting_edit])
+    h.run()
+    assert len(h.external.api_calls("create")) == 1
+    assert h.annotations() == {TRUNK_NAME_ANNOTATION: T1}
+
+
+def test_a_kubernetes_failure_is_reported_and_retried_soon() -> None:
+    h = Harness()
+    h.add()
+    h.kube.fail_next = KubeError("boom", 500)
+    wake = h.run()
+    assert h.external.calls == []
+    assert wake == 1000 + SETTINGS.error_retry_seconds
+
+
+def _names(calls: Sequence[tuple[str, Any]]) -> list[str]:
+    return [c[0] for c in calls]
