@@ -30,8 +30,7 @@ bench: $(STAMP)
 
 ## Mutation testing of the decision modules against the unit tests: prints a score table; it reports, it does
 ## not gate (MUTATE_ARGS="--min-score 80" gates, "--sample 50" shortens, "--json mutation.json" keeps the data).
-MUTATE_MODULES ?= $(addprefix operator/siptrunk_operator/,plan/steps.py plan/status.py plan/conditions.py plan/health.py \
-  plan/errors.py plan/pacing.py plan/triggers.py plan/identity.py plan/drift.py plan/view.py engine/loop.py)
+MUTATE_MODULES ?= $(shell grep -v '^\#' tools/mutation-targets.txt)
 MUTATE_TESTS ?= tests/unit
 # The build-script test builds kube-apiserver on a cold cache (minutes) and exercises no decision module.
 MUTATE_PYTEST_ARGS ?= --ignore=tests/unit/test_build_script.py

@@ -67,7 +67,6 @@ class ListedTrunks:
             async with _acting(ApiAction.GET):
                 trunk = await self.client.get(name)
         except NotFound:
-            self.refresher.forget(name)
             return Observation(name, None, observed_at)
         self.refresher.record(trunk)
         return Observation(name, trunk, observed_at)
@@ -94,8 +93,6 @@ class ListedTrunks:
                 await self.client.delete(name)
         except NotFound:
             return False
-        finally:
-            self.refresher.forget(name)
         return True
 
     def watch(self, name: str) -> None:

@@ -34,7 +34,8 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     info = connection_info(settings)
     if info is None:
         raise kopf.PermanentError("no Kubernetes credentials: neither in-cluster nor a kubeconfig")
-    memo.engine = Engine(SipTrunksClient(ClientSettings.from_env()), KubeApi(info), OperatorSettings.from_env())
+    kube = KubeApi(info, relogin=lambda: connection_info(settings))
+    memo.engine = Engine(SipTrunksClient(ClientSettings.from_env()), kube, OperatorSettings.from_env())
     memo.engine.start()
 
 

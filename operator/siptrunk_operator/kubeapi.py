@@ -8,11 +8,12 @@ write computed from an older object can replace a newer one.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -48,28 +49,39 @@ class KubeError(Exception):
         self.status = status
 
 
+def _auth_headers(info: kopf.ConnectionInfo) -> dict[str, str]:
+    if info.token:
+        return {"authorization": f"Bearer {info.token}"}
+    if info.username and info.password:
+        return {"authorization": "Basic " + base64.b64encode(f"{info.username}:{info.password}".encode()).decode()}
+    return {}
+
+
 def _objects(namespace: str | None = None) -> str:
     where = f"/namespaces/{namespace}" if namespace else ""
     return f"/apis/{GROUP}/{VERSION}{where}/{PLURAL}"
 
 
 class KubeApi:
+    """`relogin` is called on a 401 (an expired or rotated token) and the request is sent again once."""
+
     def __init__(self, info: kopf.ConnectionInfo, *, timeout: float = 30.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        headers = {"user-agent": COMPONENT}
-        if info.token:
-            headers["authorization"] = f"Bearer {info.token}"
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 relogin: Callable[[], kopf.ConnectionInfo | None] | None = None) -> None:
+        headers = {"user-agent": COMPONENT, **_auth_headers(info)}
         verify = True if transport is not None else info.as_ssl_context()
         self._http = httpx.AsyncClient(base_url=str(info.server), headers=headers, verify=verify, timeout=timeout,
                                        transport=transport, trust_env=False,
                                        limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
         self._instance = os.environ.get("POD_NAME") or socket.gethostname()
+        self._relogin = relogin
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def _request(self, method: str, url: str, *, json: Any = None,
                        headers: Mapping[str, str] | None = None, ok_missing: bool = False) -> Any:
+        relogged = False
         for attempt, pause in enumerate((*_TRANSIENT_BACKOFFS, None)):
             try:
                 response = await self._http.request(method, url, json=json, headers=headers)
@@ -78,6 +90,12 @@ class KubeApi:
                     raise KubeError(f"{type(err).__name__} talking to the Kubernetes API") from None
                 await asyncio.sleep(pause)
                 continue
+            if response.status_code == 401 and self._relogin is not None and not relogged:
+                relogged = True
+                info = await asyncio.to_thread(self._relogin)
+                if info is not None:
+                    self._http.headers.update(_auth_headers(info))
+                    continue
             if response.status_code == 404 and ok_missing:
                 return None
             if response.status_code == 409:

@@ -182,7 +182,8 @@ class SipTrunk(WireModel):
 MUTABLE_FIELDS: tuple[str, ...] = ("displayName", "expectedHostname", "peerHostnames", "googleRootCertFile")
 """updateMask paths (camelCase) a client may change; `name` and `connections` are not among them."""
 
-_TRUNK_NAME = re.compile(r"^projects/([^/]+)/locations/([^/]+)/sipTrunks/([^/]+)$")
+_SEGMENT = r"([^/\s%]+)"
+_TRUNK_NAME = re.compile(rf"projects/{_SEGMENT}/locations/{_SEGMENT}/sipTrunks/{_SEGMENT}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +196,8 @@ class TrunkName:
 
     @classmethod
     def parse(cls, name: str) -> TrunkName:
-        match = _TRUNK_NAME.match(name)
-        if not match:
+        match = _TRUNK_NAME.fullmatch(name)  # no trailing newline, whitespace or escapes
+        if not match or any(segment in (".", "..") for segment in match.groups()):
             raise ValueError(f"not a SipTrunk resource name: {name!r}")
         return cls(*match.groups())
 

@@ -108,11 +108,15 @@ class TrunkRefresher:
         return CachedTrunk(parent.trunks.get(name), parent.listed_wall)
 
     def _problem(self, parent: _Parent) -> str | None:
+        """None only while a first listing is awaited without error; a listing too old is a problem
+        even when nothing failed (it may be queued behind the quota): health is then Unknown."""
+        where = f"projects/{parent.project}/locations/{parent.location}"
+        if parent.listed_at is None:
+            return None if parent.last_error is None else f"Listing {where} fails (never listed): {parent.last_error}"
+        age = f"last listed {self._clock() - parent.listed_at:.0f}s ago"
         if parent.last_error is None:
-            return None
-        age = "never listed" if parent.listed_at is None else f"last listed {self._clock() - parent.listed_at:.0f}s ago"
-        return (f"Listing projects/{parent.project}/locations/{parent.location} fails ({age}): "
-                f"{parent.last_error}")
+            return f"The listing of {where} is late ({age}); connection state is not current."
+        return f"Listing {where} fails ({age}): {parent.last_error}"
 
     def record(self, trunk: SipTrunk) -> None:
         """Write-through after a create or patch, so the cache never lags the operator's own writes."""
@@ -121,7 +125,9 @@ class TrunkRefresher:
             now = self._clock()
             parent.trunks[trunk.name] = trunk
             parent.changed_at[trunk.name] = parent.recorded_at[trunk.name] = now
-            parent.next_due = min(parent.next_due, now + self.fast_seconds)
+            if now + self.fast_seconds < parent.next_due:
+                parent.next_due = now + self.fast_seconds
+                self._wakeup.set()
 
     async def listing(self, project: str, location: str, *, started_after: float) -> tuple[SipTrunk, ...]:
         """Every trunk of the parent, from a listing that started at or after `started_after`;
@@ -196,6 +202,10 @@ class TrunkRefresher:
         while True:
             now = self._clock()
             for key, parent in list(self._parents.items()):
+                stale = parent.listed_at is not None and now - parent.listed_at > self.max_age
+                if stale and not parent.problem_reported:
+                    parent.problem_reported = True
+                    self._notify(parent.watched)
                 if not parent.watched and parent.inflight is None and not parent.recorded_at:
                     del self._parents[key]
                 elif parent.next_due <= now and parent.inflight is None:

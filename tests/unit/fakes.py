@@ -44,6 +44,7 @@ class FakeExternal:
     calls: list[tuple[str, Any]] = field(default_factory=list)
     watched: set[str] = field(default_factory=set)
     next_id: int = 1
+    observed_at: str = OBSERVED_AT
 
     def _check(self, action: str, detail: Any) -> None:
         self.calls.append((action, detail))
@@ -63,11 +64,11 @@ class FakeExternal:
 
     async def observe(self, name: str, mode: ObserveMode) -> Observation | Unobservable:
         if self.listed is not None and self.listing_problem is None and name in self.listed:
-            return Observation(name, self.listed[name], OBSERVED_AT, from_cache=True)
+            return Observation(name, self.listed[name], self.observed_at, from_cache=True)
         if mode is ObserveMode.CACHE_ONLY and (self.listed is None or self.listing_problem is not None):
             return Unobservable(self.listing_problem)
         self._check("get", name)
-        return Observation(name, self.trunks.get(name), OBSERVED_AT)
+        return Observation(name, self.trunks.get(name), self.observed_at)
 
     async def list_parent(self, project: str, location: str, *, started_after: float) -> tuple[SipTrunk, ...]:
         self._check("list", f"projects/{project}/locations/{location}")
@@ -80,6 +81,8 @@ class FakeExternal:
         self.next_id += 1
         created = trunk.model_copy(update={"name": name})
         self.trunks[name] = created
+        if self.listed is not None:
+            self.listed[name] = created
         return created
 
     async def update(self, trunk: SipTrunk, mask: Sequence[str]) -> SipTrunk:
@@ -91,6 +94,8 @@ class FakeExternal:
                   "peerHostnames": "peer_hostnames", "googleRootCertFile": "google_root_cert_file"}
         patched = self.trunks[name].model_copy(update={fields[m]: getattr(trunk, fields[m]) for m in mask})
         self.trunks[name] = patched
+        if self.listed is not None:
+            self.listed[name] = patched  # write-through, as the shared listing does
         return patched
 
     async def delete(self, name: str) -> bool:
@@ -115,9 +120,13 @@ class FakeKube:
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     writes: list[tuple[str, str, Any]] = field(default_factory=list)
     uninstalling: bool = False
+    vanish_on_read: bool = False
+    """The object is deleted (by someone else) just before the next read."""
     fail_next: KubeError | None = None
+    lose_next_answer: bool = False
+    """The next write lands but its answer is lost; the client's retry then meets a 409."""
     before_write: list[Any] = field(default_factory=list)
-    """Callables run (once each) just before the next write is checked: a concurrent editor."""
+    """Callables run one per write, just before that write is checked: a concurrent editor."""
     _rv: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
 
     def add(self, name: str, spec: Mapping[str, Any], *, annotations: Mapping[str, str] | None = None,
@@ -147,7 +156,7 @@ class FakeKube:
         body["metadata"]["resourceVersion"] = str(next(self._rv))
 
     def _guard(self, name: str, resource_version: str, kind: str, detail: Any) -> dict[str, Any]:
-        while self.before_write:
+        if self.before_write:
             self.before_write.pop(0)()
         if self.fail_next is not None:
             error, self.fail_next = self.fail_next, None
@@ -162,6 +171,8 @@ class FakeKube:
         return body
 
     async def read(self, namespace: str, name: str) -> dict[str, Any] | None:
+        if self.vanish_on_read:
+            self.objects.pop(name, None)
         return self.body(name) if name in self.objects else None
 
     async def patch_metadata(self, namespace: str, name: str, resource_version: str, *,
@@ -178,6 +189,9 @@ class FakeKube:
             meta["finalizers"] = list(finalizers)
             if meta.get("deletionTimestamp") and not finalizers:
                 del self.objects[name]
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            raise StaleObjectError(name)
         return copy.deepcopy(body)
 
     async def patch_status(self, namespace: str, name: str, resource_version: str,

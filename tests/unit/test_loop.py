@@ -172,7 +172,8 @@ def test_a_lost_create_response_is_recovered_on_the_next_pass() -> None:
     h.external.fail["create"] = OutcomeUnknown("lost")
     h.run()
     h.external.trunks[T1] = trunk(T1)  # the create had committed on the server; only the answer was lost
-    h.watch_event()
+    assert not h.watch_event()  # nothing a person changed: the retry comes at its own time
+    h.now += SETTINGS.error_retry_seconds
     h.run()
     assert h.annotations() == {TRUNK_NAME_ANNOTATION: T1}
     assert "Recovered" in h.events.reasons()
@@ -442,8 +443,10 @@ def test_a_create_survives_a_conflict_on_recording_its_name() -> None:
 
     h.kube.before_write.extend([lambda: None, conflicting_edit])
     h.run()
-    assert len(h.external.api_calls("create")) == 1
+    assert done, "the conflicting edit happened"
+    assert len(h.external.api_calls("create")) == 1 and len(h.external.api_calls("list")) == 1
     assert h.annotations() == {TRUNK_NAME_ANNOTATION: T1}
+    assert h.events.reasons() == ["Created"]  # the pass kept what it had learnt: no recovery needed
 
 
 def test_a_kubernetes_failure_is_reported_and_retried_soon() -> None:
@@ -457,3 +460,189 @@ def test_a_kubernetes_failure_is_reported_and_retried_soon() -> None:
 
 def _names(calls: Sequence[tuple[str, Any]]) -> list[str]:
     return [c[0] for c in calls]
+
+
+def test_an_object_deleted_mid_pass_ends_the_pass_quietly() -> None:
+    h = Harness()
+    h.add()
+    h.kube.before_write.append(lambda: h.kube.objects["sip"]["metadata"].update(resourceVersion="7"))
+    h.kube.vanish_on_read = True
+    assert h.run() is None
+    assert h.external.calls == []
+
+
+def test_an_object_that_keeps_changing_is_retried_soon() -> None:
+    h = Harness()
+    h.add()
+
+    def bump() -> None:
+        h.kube.objects["sip"]["metadata"]["resourceVersion"] = str(int(h.kube.objects["sip"]["metadata"]
+                                                                        ["resourceVersion"]) + 1000)
+
+    h.kube.before_write.extend([bump] * 10)
+    wake = h.run()
+    assert wake == 1000 + SETTINGS.error_retry_seconds
+    assert h.external.api_calls("create") == []
+
+
+def test_a_refused_status_write_is_retried_soon_and_its_events_wait() -> None:
+    h = Harness()
+    h.settle()
+    h.external.cache(trunk(T1, connections=[("c1", "CONNECTED")]))
+    h.kube.fail_next = KubeError("boom", 500)
+    wake = h.run()
+    assert wake == 1000 + SETTINGS.error_retry_seconds
+    assert h.events.reasons() == []  # the transition is posted once the status that records it is stored
+    h.run()
+    assert h.events.reasons() == ["ConnectionHealthy"]
+
+
+def test_a_lost_finalizer_is_restored() -> None:
+    h = Harness()
+    h.settle()
+    h.kube.objects["sip"]["metadata"]["finalizers"] = []
+    h.kube.objects["sip"]["metadata"]["resourceVersion"] = "555"
+    assert h.watch_event()
+    h.run()
+    assert h.kube.objects["sip"]["metadata"]["finalizers"] == [FINALIZER]
+
+
+# -- the hostile cases a review found ------------------------------------------------------------------
+
+
+def test_deleted_while_its_create_was_in_flight_leaves_no_orphan() -> None:
+    h = Harness()
+    h.add()
+
+    def delete_now() -> None:
+        if h.external.api_calls("create"):
+            h.kube.objects["sip"]["metadata"].update(deletionTimestamp="2026-12-01T11:00:00Z",
+                                                    resourceVersion="900")
+
+    h.kube.before_write.extend([lambda: None, delete_now])  # the marker lands; the name write conflicts
+    h.run()
+    assert h.external.api_calls("delete") == [("delete", T1)]
+    assert h.external.trunks == {} and "sip" not in h.kube.objects
+
+
+def test_a_create_waits_for_nothing_once_the_object_is_being_deleted() -> None:
+    h = Harness()
+    h.add()
+    state = h.registry.get("uid-sip")
+    assert state is not None
+
+    def deleted_meanwhile() -> None:  # the watch delivers the deletion while the pass lists
+        h.kube.objects["sip"]["metadata"].update(deletionTimestamp="2026-12-01T11:00:00Z", resourceVersion="950")
+        h.watch_event()
+
+    h.kube.before_write.extend([deleted_meanwhile])
+    h.run()
+    assert h.external.api_calls("create") == []
+
+
+def test_a_failed_listing_takes_back_its_own_marker() -> None:
+    h = Harness()
+    h.add()
+    h.external.fail["list"] = Unavailable("down", http_status=503)
+    h.run()
+    assert CREATE_PENDING_ANNOTATION not in h.annotations()
+    h.external.trunks[T1] = trunk(T1)  # made in the console meanwhile, with these hostnames
+    h.now += SETTINGS.error_retry_seconds
+    h.run()
+    assert h.condition("Ready")["reason"] == "ExistingTrunkFound" and "Recovered" not in h.events.reasons()
+
+
+def test_the_marker_is_rewritten_when_the_spec_changed_before_the_create() -> None:
+    h = Harness()
+    h.add(spec={**SPEC, "displayName": "B"},
+          annotations={CREATE_PENDING_ANNOTATION: f"x {fingerprint(['a.example.com'], 'A')}"})
+    h.external.fail["create"] = OutcomeUnknown("lost")
+    h.run()
+    marker = h.annotations()[CREATE_PENDING_ANNOTATION]
+    assert marker.endswith(fingerprint(["a.example.com"], "B"))
+    h.external.trunks[T1] = trunk(T1, display="B")  # the lost create had committed
+    h.now += SETTINGS.error_retry_seconds
+    h.run()
+    assert len(h.external.api_calls("create")) == 1 and h.annotations() == {TRUNK_NAME_ANNOTATION: T1}
+
+
+def test_an_edit_during_a_pass_is_applied_in_that_pass() -> None:
+    h = Harness()
+    h.settle()
+    h.kube.edit_spec("sip", displayName="B")
+    h.watch_event()
+
+    def edit_again() -> None:
+        h.kube.edit_spec("sip", expectedHostname=["z.example.com"])
+
+    h.kube.before_write.append(edit_again)  # lands between the PATCH and the status write
+    h.run()
+    assert h.external.api_calls("update") == [("update", (T1, ("displayName",))),
+                                              ("update", (T1, ("expectedHostname",)))]
+    assert h.condition("Ready")["observedGeneration"] == 3 and h.condition("Ready")["reason"] == "UpToDate"
+
+
+def test_a_paced_retry_is_not_hurried_by_listing_changes_but_a_fix_acts_at_once() -> None:
+    h = Harness()
+    h.settle()
+    h.kube.edit_spec("sip", displayName="B")
+    h.watch_event()
+    h.external.fail["update"] = InvalidArgument("displayName too long", http_status=400)
+    h.run()
+    h.external.cache(trunk(T1, connections=[("c1", "CONNECTED")]))
+    h.run()  # woken by the listing
+    assert len(h.external.api_calls("update")) == 1
+    assert h.condition("Connected")["status"] == "True" and h.condition("Ready")["reason"] == "InvalidSpec"
+    h.kube.edit_spec("sip", displayName="C")
+    assert h.watch_event()
+    h.run()
+    assert len(h.external.api_calls("update")) == 2 and h.condition("Ready")["reason"] == "UpToDate"
+
+
+def test_a_hand_set_trunk_name_outside_the_parent_is_refused_and_never_deleted() -> None:
+    h = Harness()
+    other = "projects/victim/locations/global/sipTrunks/x"
+    h.add(annotations={TRUNK_NAME_ANNOTATION: other}, finalizers=[FINALIZER])
+    h.run()
+    assert h.external.calls == [] and h.condition("Ready")["reason"] == "InvalidSpec"
+    assert "not a trunk under projects/p/locations/global" in h.condition("Ready")["message"]
+    h.kube.objects["sip"]["metadata"].update(deletionTimestamp="2026-12-01T11:00:00Z", resourceVersion="990")
+    h.watch_event()
+    h.run()
+    assert h.external.calls == [] and "sip" not in h.kube.objects
+
+
+@pytest.mark.parametrize("bad", ["not-a-name", f"{PARENT}/sipTrunks/..", f"{PARENT}/sipTrunks/x\n"])
+def test_a_malformed_trunk_name_is_a_clear_error(bad: str) -> None:
+    h = Harness()
+    h.add(annotations={TRUNK_NAME_ANNOTATION: bad}, finalizers=[FINALIZER])
+    h.run()
+    assert h.condition("Ready")["reason"] == "InvalidSpec" and h.external.calls == []
+
+
+def test_a_failure_event_is_posted_once_even_when_the_status_write_conflicts() -> None:
+    h = Harness()
+    h.add(spec={**SPEC, "managementPolicy": "ObserveOnly"})
+    h.kube.before_write.append(lambda: h.kube.objects["sip"]["metadata"].update(resourceVersion="777"))
+    h.run()
+    assert h.events.reasons() == ["InvalidSpec"]
+
+
+def test_a_marker_write_whose_answer_was_lost_is_still_this_passes_own() -> None:
+    h = Harness()
+    h.external.trunks[T1] = trunk(T1)
+    h.add()
+    h.kube.lose_next_answer = True
+    h.run()
+    assert h.condition("Ready")["reason"] == "ExistingTrunkFound"  # not "Recovered": it is not ours
+
+
+def test_a_new_listing_with_the_same_state_writes_nothing() -> None:
+    h = Harness()
+    h.settle()
+    h.external.cache(trunk(T1, connections=[("c1", "CONNECTED")]))
+    h.run()
+    writes = len(h.kube.writes)
+    h.external.observed_at = "2026-12-01T10:05:00.000000Z"
+    h.run()
+    assert len(h.kube.writes) == writes

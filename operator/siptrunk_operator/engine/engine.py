@@ -38,6 +38,7 @@ class Engine:
                                         slow_seconds=settings.refresh_slow_seconds, on_change=self.trunks_changed)
         self.events = EventPoster(kube.post_event)
         self._claims: ClaimsIndex = {}
+        self.uninstalling = False
         self.reconciler = Reconciler(ListedTrunks(client, self.refresher), kube, self.registry, self.events,
                                      settings, self.claims, clock=clock)
         self._tasks: list[asyncio.Task[None]] = []
@@ -83,12 +84,14 @@ class Engine:
             self.refresher.forget(state.watched)
 
     async def uninstall(self) -> None:
-        """The CRD is being deleted: release every object without touching the API (Event Abandoned)."""
+        """The CRD is being deleted: release every object without touching the API (Event Abandoned).
+        Workers stop first, so none puts a finalizer back."""
+        self.uninstalling = True
         for _attempt in range(30):
             released, contended = await self.kube.release_all(FINALIZER)
             for item in released:
                 view = ObjectView.from_body(item)
-                trunk = view.status.get("name") or "no trunk"
+                trunk = view.recorded_name or "no trunk"
                 self.events.post(view, Event(EventReason.ABANDONED, f"The SipTrunk CRD is being deleted "
                                                                     f"(uninstall): {trunk} is left in the API."))
                 self.forget(view.uid)
@@ -100,16 +103,22 @@ class Engine:
         while True:
             uid = await self.queue.get()
             try:
-                wake = await self.reconciler.reconcile(uid)
-            except Exception:
+                await self._reconcile(uid)
+            except Exception:  # a worker never dies: log, and try the object again later
                 _LOG.exception("reconcile of %s failed", uid)
-                wake = self._clock() + self.settings.error_retry_seconds
+                self.queue.add_after(uid, self.settings.error_retry_seconds)
             finally:
                 self.queue.done(uid)
-            if wake is None:
-                self.forget(uid)
-            else:
-                self.queue.add_after(uid, wake - self._clock())
+
+    async def _reconcile(self, uid: str) -> None:
+        if self.uninstalling:
+            self.forget(uid)
+            return
+        wake = await self.reconciler.reconcile(uid)
+        if wake is None:
+            self.forget(uid)
+        else:
+            self.queue.add_after(uid, wake - self._clock())
 
     async def _refresh(self) -> None:
         """The listing refresher; if it ever dies, log why and start it again."""

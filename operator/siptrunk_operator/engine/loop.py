@@ -75,6 +75,21 @@ class EventSink(Protocol):
     def post(self, view: ObjectView, event: Event) -> None: ...
 
 
+def carried_over(facts: Facts, planned: ObjectView, fresh: ObjectView) -> Facts:
+    """What a pass keeps when a conflict makes it plan again. What it did stays done (a created or
+    deleted trunk, its own marker, a released finalizer); what it observed or concluded for the old
+    spec is dropped when the spec changed, so a fix made meanwhile is acted on at once."""
+    if fresh.generation == planned.generation and fresh.deleting == planned.deleting:
+        return facts
+    return Facts(created=facts.created, deleted=facts.deleted, marker_written=facts.marker_written,
+                 released=facts.released, uninstalling=facts.uninstalling)
+
+
+def _metadata_landed(view: ObjectView, annotations: Mapping[str, str | None] | None, finalizer: bool) -> bool:
+    wrote = all(view.annotations.get(k) == v for k, v in (annotations or {}).items())
+    return wrote and (view.has_finalizer or not finalizer)
+
+
 def log_ref(view: ObjectView) -> dict[str, Any]:
     return {"k8s_ref": {"namespace": view.namespace, "name": view.name, "uid": view.uid}}
 
@@ -114,12 +129,15 @@ class Reconciler:
                 if fresh is None:
                     self._post(run)
                     return None
+                run.facts = carried_over(run.facts, run.view, fresh)
                 run.view = fresh
                 continue
+            run.events.extend(result.events)
             self._post(run)
             now = self._clock()
             if result.resynced:
                 state.verified_at = now
+            state.retry_at = None if result.retry_after is None else now + result.retry_after
             if run.facts.released:
                 return None
             return wake_at(result, self._resync_at(state), now) if stored else now + self.settings.error_retry_seconds
@@ -149,11 +167,12 @@ class Reconciler:
     async def _plan_and_act(self, run: _Pass, state: ObjectState) -> Result:
         self._follow(run.view)
         for _ in range(MAX_STEPS):
-            due = self._clock() >= self._resync_at(state)
-            ctx = Context(self.settings, self.claims, now=self._wall(), resync_due=due)
+            now = self._clock()
+            retry_in = None if state.retry_at is None or state.retry_at <= now else state.retry_at - now
+            ctx = Context(self.settings, self.claims, now=self._wall(), resync_due=now >= self._resync_at(state),
+                          retry_in=retry_in)
             step: Step = next_step(run.view, run.facts, ctx)
             if step.action is None:
-                run.events.extend(step.result.events)
                 return step.result
             await self._act(run, step.action)
             if run.facts.failure is None and run.facts.kube_failure is None:
@@ -190,6 +209,7 @@ class Reconciler:
             case EnsureFinalizer():
                 await self._patch(run, None, finalizer=True)
             case CreateTrunk(project=project, location=location, trunk=trunk):
+                self._still_current(view)
                 created = await self.external.create(project, location, trunk)
                 run.facts = facts.add(created=created, observed=Observation(str(created.name), created, self._wall()))
             case PatchTrunk(trunk=trunk, mask=mask):
@@ -205,13 +225,28 @@ class Reconciler:
                                                finalizers=[f for f in view.finalizers if f != FINALIZER])
                 run.facts = facts.add(released=True)
 
+    def _still_current(self, view: ObjectView) -> None:
+        """Before a create: if a newer version of the object arrived (deleted, edited) while this
+        pass waited, plan again rather than create for a spec that no longer stands."""
+        state = self.registry.get(view.uid)
+        if state is not None and (state.view.deleting or state.view.generation != view.generation):
+            raise StaleObjectError(view.name)
+
     async def _patch(self, run: _Pass, annotations: Mapping[str, str | None] | None, *,
                      finalizer: bool = False) -> None:
         view = run.view
         finalizers = [*view.finalizers, FINALIZER] if finalizer and not view.has_finalizer else None
-        body = await self.kube.patch_metadata(view.namespace, view.name, view.resource_version,
-                                              annotations=annotations, finalizers=finalizers)
-        run.view = self.registry.stored(body)
+        try:
+            body = await self.kube.patch_metadata(view.namespace, view.name, view.resource_version,
+                                                  annotations=annotations, finalizers=finalizers)
+        except StaleObjectError:
+            # A retried write whose first attempt landed (its answer was lost) is done, not stale.
+            landed = await self._reread(view)
+            if landed is None or not _metadata_landed(landed, annotations, finalizer):
+                raise
+            run.view = landed
+        else:
+            run.view = self.registry.stored(body)
         self._follow(run.view)
 
     async def _write_status(self, run: _Pass, result: Result) -> bool:
@@ -225,7 +260,13 @@ class Reconciler:
         except KubeError as err:
             _LOG.warning("status write failed: %s", err, extra=log_ref(view))
             return False
-        run.view = self.registry.stored(body)
+        except StaleObjectError:
+            landed = await self._reread(view)
+            if landed is None or any(landed.status.get(k) != v for k, v in write.patch.items() if v is not None):
+                raise
+            run.view = landed  # a retried write whose first attempt landed
+        else:
+            run.view = self.registry.stored(body)
         run.events.extend(write.events)
         return True
 

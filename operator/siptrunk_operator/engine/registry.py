@@ -21,6 +21,8 @@ class ObjectState:
     interval later (the interval may change with the object's annotation)."""
     watched: str | None = None
     """The trunk name this object follows in the shared listing."""
+    retry_at: float | None = None
+    """When a failed pass is retried at its own pace (monotonic); a change worth a pass clears it."""
 
 
 class Registry:
@@ -45,6 +47,8 @@ class Registry:
             return False
         worth = needs_reconcile(state.view, view)
         state.view = view
+        if worth:
+            state.retry_at = None  # a person's change is acted on at once, whatever the back-off
         return worth
 
     def stored(self, body: Mapping[str, Any]) -> ObjectView:

@@ -1,7 +1,8 @@
 """The status a pass writes: mirror, conditions, kstatus pair; None when nothing would change.
 
 A status write never goes backwards: the loop writes it with the resourceVersion it planned from
-(optimistic concurrency), and a mirrored observation older than the one in status is not applied.
+(optimistic concurrency), and passes over one object never overlap, so an observation is never
+older than the one the status already shows.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ class StatusWrite:
     """Connection transitions: posted only once this write is stored, so a retried write never repeats them."""
 
 
-def _newer_or_equal(observed_at: str, status: Mapping[str, Any]) -> bool:
-    previous = status.get("observedTime")
-    return not previous or str(previous) <= observed_at  # RFC 3339 UTC strings sort by time
+CONFIRMATIONS = frozenset({"lastSyncTime", "observedTime"})
+"""Timestamps that move on every look: alone they are not worth a write (1,000 trunks would
+otherwise rewrite their status at every listing)."""
 
 
 def _same(current: Mapping[str, Any], key: str, value: Any) -> bool:
@@ -41,7 +42,7 @@ def plan_status(view: ObjectView, result: Result, *, now: str) -> StatusWrite | 
     updates = list(result.conditions)
     events: list[Event] = []
     mirror = result.mirror
-    if mirror is not None and mirror.trunk is not None and _newer_or_equal(mirror.observed_at, view.status):
+    if mirror is not None and mirror.trunk is not None:
         mirrored = health.observed_status(mirror.trunk)
         patch.update(mirrored)
         patch["observedTime"] = mirror.observed_at
@@ -60,6 +61,6 @@ def plan_status(view: ObjectView, result: Result, *, now: str) -> StatusWrite | 
     merged = merge_conditions(view.status.get("conditions"), updates, generation=view.generation, now=now)
     patch["conditions"] = merge_conditions(merged, progress_conditions(merged), generation=view.generation, now=now)
     changed = {key: value for key, value in patch.items() if not _same(view.status, key, value)}
-    if set(changed) <= {"lastSyncTime"}:  # a confirmation alone is not worth a write
+    if set(changed) <= CONFIRMATIONS:
         return None
     return StatusWrite(changed, tuple(events))

@@ -66,6 +66,8 @@ class Context:
     now: str
     """Wall-clock time, RFC 3339 (stamped into the pending marker)."""
     resync_due: bool = False
+    retry_in: float | None = None
+    """Seconds until a failed pass is retried at its own pace; meanwhile only health is mirrored."""
 
 
 def next_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
@@ -82,6 +84,10 @@ def next_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
         adopted = view.spec.adopted_name()
     except ValueError as err:
         return _invalid(view, str(err), ctx)
+    if view.identity_problem:
+        return _invalid(view, view.identity_problem, ctx)
+    if ctx.retry_in is not None:
+        return _mirror_only(view, name, facts, ctx.retry_in)
     if adopted and name != adopted and not view.observe_only:
         return _invalid(view, f"spec.resourceID names {adopted} but this object owns {name}; "
                               "create a new SipTrunk to manage another trunk.", ctx)
@@ -117,8 +123,12 @@ def _invalid(view: ObjectView, message: str, ctx: Context) -> Step:
 def _api_failure_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
     err = facts.failure
     assert err is not None
-    if failed_action(err) == "create" and view.pending is not None and nothing_created(err):
-        return Step(ClearMarker())  # the create certainly did not happen: recovery has nothing to find
+    action = failed_action(err)
+    if view.pending is not None and facts.created is None and (
+            (action == "create" and nothing_created(err)) or (action == "list" and facts.marker_written)):
+        # The create certainly did not happen (or was never sent): a marker left behind would make
+        # a later pass adopt a matching trunk someone else made.
+        return Step(ClearMarker())
     verdict = classify(err, settings=ctx.settings)
     return _failed(view, verdict, flip_ready=flips_ready(err), observed=facts.observed)
 
@@ -177,6 +187,18 @@ def _existing_step(view: ObjectView, name: str, facts: Facts, ctx: Context) -> S
         conditions=(ready_true(name, observe_only=view.observe_only), synced_ok()),
         mirror=observed, record_name=name, round_trip=round_trip, resynced=ctx.resync_due or round_trip,
     ))
+
+
+def _mirror_only(view: ObjectView, name: str | None, facts: Facts, retry_in: float) -> Step:
+    """A failure is retried at its own pace: until then a listing change only refreshes health."""
+    waiting = Result(write_status=False, retry_after=retry_in)
+    if not name:
+        return Step(result=waiting)
+    if facts.observed is None and facts.unobservable is None:
+        return Step(Observe(name, ObserveMode.CACHE_ONLY))
+    if facts.observed is None or facts.observed.trunk is None:
+        return Step(result=waiting)
+    return Step(result=Result(mirror=facts.observed, retry_after=retry_in))
 
 
 def _unobservable(problem: str | None) -> Step:
@@ -245,6 +267,9 @@ def _create_step(view: ObjectView, facts: Facts, ctx: Context, *, replacing: str
             EventReason.RECOVERED, f"An interrupted create had made trunk {recovery.adopt}; adopted it "
                                    "instead of creating a duplicate"),))
     if recovery.create and marker is not None:
+        sending = fingerprint(spec.expected_hostname, spec.display_name)
+        if marker.fingerprint != sending:  # the spec changed since the marker: it must name what is sent
+            return Step(WriteMarker(str(PendingMarker(ctx.now, sending))))
         return Step(CreateTrunk(spec.project_id, spec.location, spec.desired_trunk()))
     if earlier and recovery.ambiguous:
         message = ambiguous_message(spec, recovery.ambiguous)
@@ -262,7 +287,9 @@ def _create_step(view: ObjectView, facts: Facts, ctx: Context, *, replacing: str
 def _abandon_reason(view: ObjectView, name: str | None, ctx: Context) -> str | None:
     what = f"trunk {name}" if name else "any trunk"
     if view.spec is None:
-        return f"The spec cannot be read ({view.spec_error}): {what} is left in the API."
+        return f"The spec cannot be read ({view.spec_error}): {what} is left in the API; delete it there if unwanted."
+    if view.identity_problem:
+        return f"{view.identity_problem} Nothing is deleted in the API."
     if view.spec.observe_only:
         return f"ObserveOnly: {what} is left in the API."
     if view.spec.deletion_policy is DeletionPolicy.ABANDON:
@@ -292,8 +319,10 @@ def _delete_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
         reason = f"The SipTrunk CRD is being deleted (uninstall): {f'trunk {name}' if name else 'any trunk'} " \
                  "is left in the API."
     if reason is not None:
-        return Step(ReleaseFinalizer(), events=(Event(EventReason.ABANDONED, reason),))
+        return Step(ReleaseFinalizer(), events=(Event(EventReason.ABANDONED, reason, warning=view.spec is None),))
     targets = [name] if name else []
+    if facts.created is not None and facts.created.name not in targets:
+        targets.append(str(facts.created.name))  # deleted while this pass was creating
     if view.pending is not None and view.spec is not None:
         if facts.listing is None:
             return Step(ListParent(view.spec.project_id, view.spec.location))

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from siptrunk_operator.models import TrunkName
 from siptrunk_operator.plan.identity import ObjectRef
 from siptrunk_operator.reasons import ConditionType
 from siptrunk_operator.settings import ANNOTATION_PREFIX, FINALIZER
@@ -84,6 +85,21 @@ class ObjectView:
         return self.annotations.get(TRUNK_NAME_ANNOTATION) or None
 
     @property
+    def identity_problem(self) -> str | None:
+        """Why the trunk-name annotation cannot be this object's trunk (set by hand, or restored
+        into another project), or None."""
+        if self.identity is None or self.spec is None:
+            return None
+        try:
+            parent = TrunkName.parse(self.identity).parent
+        except ValueError:
+            parent = None
+        if parent == self.spec.parent:
+            return None
+        return (f"The annotation {TRUNK_NAME_ANNOTATION} names {self.identity!r}, which is not a trunk under "
+                f"{self.spec.parent} (spec.projectID, spec.location); correct or remove the annotation.")
+
+    @property
     def recorded_name(self) -> str | None:
         return self.identity or self.status.get("name") or None
 
@@ -117,7 +133,9 @@ class ObjectView:
             name = self.claimed_name
         except ValueError:
             return None
-        return {name: self.ref} if name and self.spec is not None and not self.observe_only else None
+        if name and self.spec is not None and not self.observe_only and not self.identity_problem:
+            return {name: self.ref}
+        return None
 
     def condition(self, kind: ConditionType) -> Mapping[str, Any] | None:
         return next((c for c in self.status.get("conditions") or [] if c.get("type") == kind), None)

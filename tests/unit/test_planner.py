@@ -1,0 +1,215 @@
+"""Table tests of the planner's pure decisions: next_step(view, facts, context) -> action or result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from siptrunk_operator.api import Unavailable
+from siptrunk_operator.plan.actions import (
+    ClearMarker,
+    EnsureFinalizer,
+    Facts,
+    Observation,
+    Observe,
+    ObserveMode,
+    ReleaseFinalizer,
+    Result,
+    Step,
+    Unobservable,
+    WriteMarker,
+)
+from siptrunk_operator.plan.errors import Verdict
+from siptrunk_operator.plan.identity import ObjectRef
+from siptrunk_operator.plan.steps import Context, next_step, observe_mode
+from siptrunk_operator.plan.view import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION, ObjectView
+from siptrunk_operator.reasons import Reason
+from siptrunk_operator.settings import FINALIZER, OperatorSettings
+from tests.unit.fakes import PARENT, trunk
+
+SETTINGS = OperatorSettings()
+T1 = f"{PARENT}/sipTrunks/t1"
+SPEC: dict[str, Any] = {"projectID": "p", "expectedHostname": ["a.example.com"], "displayName": "A"}
+
+
+def view(spec: dict[str, Any] | None = None, *, annotations: dict[str, str] | None = None,
+         status: dict[str, Any] | None = None, finalizers: tuple[str, ...] = (FINALIZER,), deleting: bool = False,
+         generation: int = 1) -> ObjectView:
+    meta: dict[str, Any] = {"name": "sip", "namespace": "ns", "uid": "u", "generation": generation,
+                            "resourceVersion": "1", "creationTimestamp": "2026-12-01T00:00:00Z",
+                            "annotations": annotations or {}, "finalizers": list(finalizers)}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-12-01T01:00:00Z"
+    return ObjectView.from_body({"metadata": meta, "spec": SPEC if spec is None else spec, "status": status or {}})
+
+
+def ctx(claims: dict[str, list[ObjectRef]] | None = None, *, due: bool = False) -> Context:
+    return Context(SETTINGS, lambda name: (claims or {}).get(name, []), now="2026-12-01T10:00:00Z", resync_due=due)
+
+
+def ready(reason: str = "UpToDate", generation: int = 1) -> dict[str, Any]:
+    return {"conditions": [{"type": "Ready", "status": "True", "reason": reason, "observedGeneration": generation},
+                           {"type": "Synced", "status": "True", "reason": "Synced"}]}
+
+
+def reason_of(step: Step, kind: str = "Ready") -> str | None:
+    return next((str(c.reason) for c in step.result.conditions if c.type == kind), None)
+
+
+OWNED = {TRUNK_NAME_ANNOTATION: T1}
+
+
+@pytest.mark.parametrize(("spec", "annotations", "message"), [
+    ({"projectID": "p", "expectedHostname": "not-a-list"}, {}, "spec is invalid"),
+    ({**SPEC, "resourceID": "projects/q/locations/global/sipTrunks/x"}, {}, "not under projects/p"),
+    ({**SPEC, "resourceID": "other"}, {TRUNK_NAME_ANNOTATION: T1}, "create a new SipTrunk"),
+    ({**SPEC, "managementPolicy": "ObserveOnly"}, {}, "ObserveOnly needs spec.resourceID"),
+])
+def test_invalid_specs_stall_with_a_message_and_no_action(spec: dict[str, Any], annotations: dict[str, str],
+                                                          message: str) -> None:
+    step = next_step(view(spec, annotations=annotations), Facts(), ctx())
+    assert step.action is None and reason_of(step) == "InvalidSpec" and reason_of(step, "Synced") == "InvalidSpec"
+    assert message in step.result.conditions[0].message
+    assert step.result.retry_after == SETTINGS.invalid_spec_retry_seconds
+    assert [str(e.reason) for e in step.result.events] == ["InvalidSpec"] and step.result.events[0].warning
+
+
+def test_a_failure_already_reported_posts_no_second_event() -> None:
+    status = {"conditions": [{"type": "Ready", "status": "False", "reason": "InvalidSpec"},
+                             {"type": "Synced", "status": "False", "reason": "InvalidSpec"}]}
+    step = next_step(view({**SPEC, "managementPolicy": "ObserveOnly"}, status=status), Facts(), ctx())
+    assert reason_of(step) == "InvalidSpec" and step.result.events == ()
+
+
+def test_a_new_object_starts_with_the_marker() -> None:
+    step = next_step(view(finalizers=()), Facts(), ctx())
+    assert isinstance(step.action, WriteMarker)
+    stamp, _, digest = step.action.value.partition(" ")
+    assert stamp == "2026-12-01T10:00:00Z" and len(digest) == 16
+
+
+@pytest.mark.parametrize(("status", "due", "mode"), [
+    (ready(), False, ObserveMode.CACHE_ONLY),
+    (ready(), True, ObserveMode.CACHE_FIRST),
+    (ready(generation=0), False, ObserveMode.CACHE_FIRST),  # a generation still to apply
+    (ready("Drifted"), False, ObserveMode.CACHE_ONLY),
+    (ready("InvalidSpec"), False, ObserveMode.CACHE_FIRST),
+    ({}, False, ObserveMode.CACHE_FIRST),
+])
+def test_observe_mode(status: dict[str, Any], due: bool, mode: ObserveMode) -> None:
+    v = view(status=status, annotations=OWNED)
+    assert observe_mode(v, ctx(due=due)) is mode
+    step = next_step(v, Facts(), ctx(due=due))
+    assert step.action == Observe(T1, mode)
+
+
+def test_a_pending_marker_means_not_settled() -> None:
+    v = view(status=ready(), annotations={TRUNK_NAME_ANNOTATION: T1, CREATE_PENDING_ANNOTATION: "x y"})
+    assert observe_mode(v, ctx()) is ObserveMode.CACHE_FIRST
+
+
+def test_a_lost_finalizer_is_put_back_before_anything_else() -> None:
+    v = view(status=ready(), finalizers=(), annotations=OWNED)
+    step = next_step(v, Facts(observed=Observation(T1, trunk(T1), "t")), ctx())
+    assert isinstance(step.action, EnsureFinalizer)
+
+
+def test_waiting_for_the_first_listing_writes_nothing() -> None:
+    step = next_step(view(status=ready(), annotations=OWNED), Facts(unobservable=Unobservable(None)), ctx())
+    assert step == Step(result=Result(write_status=False))
+
+
+def test_in_sync_from_the_cache_is_not_a_round_trip_but_a_get_is() -> None:
+    v = view(status=ready(), annotations=OWNED)
+    cached = next_step(v, Facts(observed=Observation(T1, trunk(T1), "t", from_cache=True)), ctx())
+    fetched = next_step(v, Facts(observed=Observation(T1, trunk(T1), "t")), ctx())
+    assert reason_of(cached) == reason_of(fetched) == "UpToDate"
+    assert (cached.result.round_trip, cached.result.resynced) == (False, False)
+    assert (fetched.result.round_trip, fetched.result.resynced) == (True, True)
+    assert next_step(v, Facts(observed=Observation(T1, trunk(T1), "t", from_cache=True)),
+                     ctx(due=True)).result.resynced
+
+
+def test_a_kubernetes_failure_leaves_ready_alone() -> None:
+    verdict = Verdict(Reason.KUBERNETES_API_ERROR, "HTTP 500", 30)
+    step = next_step(view(), Facts(kube_failure=verdict), ctx())
+    assert reason_of(step) is None and reason_of(step, "Synced") == "KubernetesAPIError"
+    assert step.result.retry_after == 30
+
+
+def test_an_observation_made_before_a_failure_keeps_health_current() -> None:
+    error = Unavailable("down", http_status=503)
+    error.action = "update"
+    observed = Observation(T1, trunk(T1, connections=[("c", "CONNECTED")]), "t")
+    step = next_step(view(annotations=OWNED), Facts(observed=observed, failure=error), ctx())
+    assert step.result.mirror == observed and reason_of(step) == "APIUnavailable"
+
+
+def test_a_conflict_never_observes() -> None:
+    claims = {T1: [ObjectRef(0, "2026-01-01T00:00:00Z", "other", "owner")]}
+    step = next_step(view({**SPEC, "resourceID": "t1"}), Facts(), ctx(claims))
+    assert step.action is None and reason_of(step) == "Conflict"
+    assert step.result.retry_after == SETTINGS.permission_retry_seconds
+    mine = {T1: [ObjectRef(1, "2026-12-02T00:00:00Z", "other", "newer")]}
+    assert isinstance(next_step(view(annotations=OWNED), Facts(), ctx(mine)).action, Observe)
+
+
+def test_observe_only_ignores_other_claims() -> None:
+    claims = {T1: [ObjectRef(0, "2026-01-01T00:00:00Z", "other", "owner")]}
+    v = view({**SPEC, "resourceID": "t1", "managementPolicy": "ObserveOnly"})
+    assert isinstance(next_step(v, Facts(), ctx(claims)).action, Observe)
+    done = next_step(v, Facts(observed=Observation(T1, trunk(T1, display="other"), "t")), ctx(claims))
+    assert reason_of(done) == "Observed" and done.action is None
+
+
+# -- delete ---------------------------------------------------------------------------------------
+
+
+def test_deleting_an_unreadable_spec_abandons_rather_than_guess() -> None:
+    step = next_step(view({"projectID": "p", "expectedHostname": 5}, deleting=True, annotations=OWNED), Facts(), ctx())
+    assert isinstance(step.action, ReleaseFinalizer)
+    assert "cannot be read" in step.events[0].message and str(step.events[0].reason) == "Abandoned"
+
+
+def test_deleting_during_uninstall_abandons() -> None:
+    v = view(deleting=True, annotations=OWNED)
+    assert next_step(v, Facts(), ctx()).action is not None
+    step = next_step(v, Facts(uninstalling=True), ctx())
+    assert isinstance(step.action, ReleaseFinalizer) and "uninstall" in step.events[0].message
+    assert T1 in step.events[0].message
+
+
+def test_deleting_an_object_that_never_made_a_trunk() -> None:
+    step = next_step(view(deleting=True), Facts(uninstalling=False), ctx())
+    assert isinstance(step.action, ReleaseFinalizer) and "No trunk was recorded" in step.events[0].message
+
+
+def test_deleting_without_the_finalizer_writes_nothing() -> None:
+    step = next_step(view(deleting=True, finalizers=()), Facts(), ctx())
+    assert step.action is None and not step.result.write_status
+
+
+def test_a_failed_delete_reports_kubernetes_errors_too() -> None:
+    verdict = Verdict(Reason.KUBERNETES_API_ERROR, "HTTP 500", 30)
+    step = next_step(view(deleting=True, annotations=OWNED), Facts(kube_failure=verdict), ctx())
+    assert reason_of(step, "Synced") == "KubernetesAPIError" and reason_of(step) is None
+
+
+def test_existing_trunk_clears_this_passes_marker_before_stalling() -> None:
+    marker = {CREATE_PENDING_ANNOTATION: "2026-12-01T10:00:00Z abc"}
+    listing = (trunk(T1),)
+    step = next_step(view(annotations=marker), Facts(listing=listing, marker_written=True), ctx())
+    assert isinstance(step.action, ClearMarker)
+    done = next_step(view(), Facts(listing=listing, marker_written=True), ctx())
+    assert reason_of(done) == "ExistingTrunkFound"
+
+
+def test_the_claims_index_entry() -> None:
+    assert view(annotations=OWNED).claim() == {T1: ObjectRef(0, "2026-12-01T00:00:00Z", "ns", "sip")}
+    assert view({**SPEC, "resourceID": "t1"}).claim() == {T1: ObjectRef(1, "2026-12-01T00:00:00Z", "ns", "sip")}
+    assert view({**SPEC, "resourceID": "t1", "managementPolicy": "ObserveOnly"}).claim() is None
+    assert view({**SPEC, "resourceID": "projects/q/locations/global/sipTrunks/x"}).claim() is None
+    assert view({**SPEC, "resourceID": "projects/q/locations/global/sipTrunks/x"}).ref.rank == 1
+    assert view().claim() is None
+    assert view(status={"name": T1}).claimed_name == T1
