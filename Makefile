@@ -25,8 +25,10 @@ test: $(STAMP) controlplane
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks print figures (ratios against a baseline run in the same process); they assert nothing.
-bench: $(STAMP)
-	$(BIN)/python tests/benchmarks/refresh_cost.py --trunks 1000
+## One table (BENCHMARKS.md explains it); e.g. `make bench BENCH_ARGS="--trunks 100,1000 --window 60"`.
+BENCH_ARGS ?= --trunks 1000
+bench: $(STAMP) controlplane
+	$(BIN)/python tests/benchmarks/burst.py $(BENCH_ARGS)
 
 ## Mutation testing of the decision modules against the unit tests: prints a score table; it reports, it does
 ## not gate (MUTATE_ARGS="--min-score 80" gates, "--sample 50" shortens, "--json mutation.json" keeps the data).
