@@ -12,13 +12,27 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol, TypeVar
 
-from siptrunk_operator.api import ApiError, NotFound, SipTrunksClient
+from siptrunk_operator.api import ApiError, NotFound
 from siptrunk_operator.models import SipTrunk
 from siptrunk_operator.plan.actions import Observation, ObserveMode, Unobservable
 from siptrunk_operator.plan.errors import ApiAction
-from siptrunk_operator.refresher import CachedTrunk, TrunkRefresher, utc_now
+from siptrunk_operator.refresher import CachedTrunk, TrunkLister, TrunkRefresher, utc_now
 
 T = TypeVar("T")
+
+
+class TrunkClient(TrunkLister, Protocol):
+    """The REST calls behind the seam (SipTrunksClient; fakes in tests)."""
+
+    async def get(self, name: str) -> SipTrunk: ...
+
+    async def create(self, project: str, location: str, trunk: SipTrunk) -> SipTrunk: ...
+
+    async def patch(self, trunk: SipTrunk, update_mask: Sequence[str]) -> SipTrunk: ...
+
+    async def delete(self, name: str) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class TrunkExternal(Protocol):
@@ -51,7 +65,7 @@ async def _acting(action: ApiAction) -> AsyncIterator[None]:
 class ListedTrunks:
     """TrunkExternal over the REST client and the shared listing."""
 
-    def __init__(self, client: SipTrunksClient, refresher: TrunkRefresher,
+    def __init__(self, client: TrunkClient, refresher: TrunkRefresher,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.client, self.refresher, self._clock = client, refresher, clock
 

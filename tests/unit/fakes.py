@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from siptrunk_operator.api import ApiError, NotFound
+from siptrunk_operator.engine.engine import EngineKube
 from siptrunk_operator.engine.loop import EventSink, KubeWrites
-from siptrunk_operator.external import TrunkExternal
+from siptrunk_operator.external import TrunkClient, TrunkExternal
 from siptrunk_operator.kubeapi import KubeError, StaleObjectError
 from siptrunk_operator.models import Connection, SipHostname, SipTrunk
 from siptrunk_operator.plan.actions import Event, Observation, ObserveMode, Unobservable
@@ -123,6 +124,8 @@ class FakeKube:
     vanish_on_read: bool = False
     """The object is deleted (by someone else) just before the next read."""
     fail_next: KubeError | None = None
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    closed: bool = False
     lose_next_answer: bool = False
     """The next write lands but its answer is lost; the client's retry then meets a 409."""
     before_write: list[Any] = field(default_factory=list)
@@ -207,6 +210,20 @@ class FakeKube:
     async def crd_is_being_deleted(self) -> bool:
         return self.uninstalling
 
+    async def post_event(self, involved: Mapping[str, Any], *, type: str, reason: str, message: str) -> None:
+        self.events.append((str(involved["metadata"]["name"]), type, reason))
+
+    async def release_all(self, finalizer: str) -> tuple[list[dict[str, Any]], int]:
+        released = []
+        for body in list(self.objects.values()):
+            if finalizer in body["metadata"]["finalizers"]:
+                body["metadata"]["finalizers"].remove(finalizer)
+                released.append(copy.deepcopy(body))
+        return released, 0
+
+    async def aclose(self) -> None:
+        self.closed = True
+
     def metadata_writes(self) -> list[Any]:
         return [w for w in self.writes if w[0] == "metadata"]
 
@@ -225,7 +242,46 @@ class RecordingEvents:
         return [str(e.reason) for _, e in self.posted]
 
 
-def _conforms(external: FakeExternal, kube: FakeKube, events: RecordingEvents) -> tuple[
-        TrunkExternal, KubeWrites, EventSink]:
+def _conforms(external: FakeExternal, kube: FakeKube, events: RecordingEvents, client: FakeClient) -> tuple[
+        TrunkExternal, KubeWrites, EventSink, TrunkClient, EngineKube]:
     """mypy proves the fakes implement the Protocols."""
-    return external, kube, events
+    return external, kube, events, client, kube
+
+
+@dataclass
+class FakeClient:
+    """The REST client behind the seam (TrunkClient): an in-memory API."""
+
+    trunks: dict[str, SipTrunk] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    next_id: int = 1
+
+    async def get(self, name: str) -> SipTrunk:
+        self.calls.append("get")
+        if name not in self.trunks:
+            raise NotFound(name)
+        return self.trunks[name]
+
+    async def create(self, project: str, location: str, trunk: SipTrunk) -> SipTrunk:
+        self.calls.append("create")
+        name = f"projects/{project}/locations/{location}/sipTrunks/t{self.next_id}"
+        self.next_id += 1
+        self.trunks[name] = trunk.model_copy(update={"name": name})
+        return self.trunks[name]
+
+    async def patch(self, trunk: SipTrunk, update_mask: Sequence[str]) -> SipTrunk:
+        self.calls.append("patch")
+        return self.trunks[str(trunk.name)]
+
+    async def delete(self, name: str) -> None:
+        self.calls.append("delete")
+        if self.trunks.pop(name, None) is None:
+            raise NotFound(name)
+
+    async def list_pages(self, project: str, location: str, page_size: int | None = None,
+                         page_token: str | None = None) -> AsyncIterator[tuple[list[SipTrunk], str]]:
+        self.calls.append("list")
+        yield [t for n, t in self.trunks.items() if n.startswith(f"projects/{project}/locations/{location}/")], ""
+
+    async def aclose(self) -> None:
+        self.calls.append("close")

@@ -20,11 +20,13 @@ from siptrunk_operator.plan.actions import (
     Unobservable,
     WriteMarker,
 )
+from siptrunk_operator.plan.conditions import ConditionUpdate, progress_conditions, synced_ok
 from siptrunk_operator.plan.errors import Verdict
-from siptrunk_operator.plan.identity import ObjectRef
+from siptrunk_operator.plan.identity import ObjectRef, Recovery
+from siptrunk_operator.plan.status import plan_status
 from siptrunk_operator.plan.steps import Context, next_step, observe_mode
-from siptrunk_operator.plan.view import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION, ObjectView
-from siptrunk_operator.reasons import Reason
+from siptrunk_operator.plan.view import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION, ObjectView, PendingMarker
+from siptrunk_operator.reasons import ConditionType, Reason
 from siptrunk_operator.settings import FINALIZER, OperatorSettings
 from tests.unit.fakes import PARENT, trunk
 
@@ -213,3 +215,67 @@ def test_the_claims_index_entry() -> None:
     assert view({**SPEC, "resourceID": "projects/q/locations/global/sipTrunks/x"}).ref.rank == 1
     assert view().claim() is None
     assert view(status={"name": T1}).claimed_name == T1
+
+
+# -- the status a pass writes -------------------------------------------------------------------------
+
+
+def _result(**kwargs: Any) -> Result:
+    return Result(**kwargs)
+
+
+def test_the_status_mirrors_the_trunk_with_the_fields_kubectl_prints() -> None:
+    observed = Observation(T1, trunk(T1, hosts=("b.example.com", "a.example.com"),
+                                     connections=[("c1", "CONNECTED"), ("c2", "DISCONNECTED")]), "2026-12-01T10:00:00Z")
+    write = plan_status(view(), _result(mirror=observed, record_name=T1, round_trip=True), now="NOW")
+    assert write is not None
+    patch = write.patch
+    assert (patch["name"], patch["hostnames"], patch["connected"], patch["certificates"]) == (
+        T1, "a.example.com,b.example.com", "1/2", "Valid")
+    assert patch["connections"] == [{"connectionId": "c1", "state": "CONNECTED"},
+                                    {"connectionId": "c2", "state": "DISCONNECTED"}]
+    assert (patch["observedTime"], patch["lastSyncTime"], patch["observedGeneration"]) == (
+        "2026-12-01T10:00:00Z", "NOW", 1)
+    assert [c["type"] for c in patch["conditions"]] == ["Connected", "CertificatesValid", "Reconciling", "Stalled"]
+    assert [(str(e.reason), e.warning) for e in write.events] == [("ConnectionHealthy", False),
+                                                                 ("ConnectionUnhealthy", True)]
+
+
+def test_a_missing_trunk_clears_what_described_it() -> None:
+    mirrored = {"name": T1, "hostnames": "a", "connected": "1/1", "connections": [{"connectionId": "c"}],
+                "certificates": "Valid", "observedGeneration": 1}
+    write = plan_status(view(status=mirrored), _result(clear_mirror=True), now="NOW")
+    assert write is not None
+    assert {k: write.patch[k] for k in ("hostnames", "connected", "connections", "certificates")} == dict.fromkeys(
+        ("hostnames", "connected", "connections", "certificates"))
+    assert "name" not in write.patch  # the recorded name stays: it says which trunk went missing
+
+
+def test_confirmations_alone_are_not_written_and_nothing_is_written_for_the_gone() -> None:
+    observed = Observation(T1, trunk(T1), "2026-12-01T10:00:00Z")
+    first = plan_status(view(), _result(mirror=observed, record_name=T1, round_trip=True), now="T1")
+    assert first is not None
+    settled = view(status=first.patch)
+    later = Observation(T1, trunk(T1), "2026-12-01T10:09:00Z")
+    assert plan_status(settled, _result(mirror=later, record_name=T1, round_trip=True), now="T2") is None
+    assert plan_status(settled, _result(write_status=False), now="T2") is None
+
+
+def test_kstatus_messages_say_what_to_expect() -> None:
+    stalled = progress_conditions([{"type": "Ready", "status": "False", "reason": "Conflict", "message": "owned"}])
+    assert [(c.type, c.status, c.message) for c in stalled] == [
+        ("Reconciling", "False", "Waiting for a person to act."), ("Stalled", "True", "owned")]
+    busy = progress_conditions([{"type": "Synced", "status": "False", "reason": "APIUnavailable", "message": "503"}])
+    assert [(c.type, c.status, c.reason, c.message) for c in busy] == [
+        ("Reconciling", "True", "APIUnavailable", "503"),
+        ("Stalled", "False", "Progressing", "The operator is still converging.")]
+    done = progress_conditions([{"type": "Ready", "status": "True", "reason": "UpToDate"}])
+    assert [(c.status, c.reason, c.message) for c in done] == [("False", "UpToDate", "Nothing left to do.")] * 2
+    assert synced_ok().message == "The last API round trip succeeded."
+
+
+def test_plan_values_are_immutable_and_hashable() -> None:
+    values = {ObjectRef(0, "t", "ns", "a"), Observe(T1, ObserveMode.CACHE_ONLY), Facts(), Result(), Step(),
+              Observation(T1, None, "t"), ConditionUpdate(ConditionType.READY, "True", Reason.UP_TO_DATE, "m"),
+              PendingMarker("t", "f"), Verdict(Reason.CONFLICT, "m", 1.0), Recovery()}
+    assert len(values) == 10

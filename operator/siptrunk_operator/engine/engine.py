@@ -8,15 +8,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from siptrunk_operator.api import SipTrunksClient
 from siptrunk_operator.engine.events import EventPoster
-from siptrunk_operator.engine.loop import Reconciler
+from siptrunk_operator.engine.loop import KubeWrites, Reconciler
 from siptrunk_operator.engine.queue import WorkQueue
 from siptrunk_operator.engine.registry import Registry
-from siptrunk_operator.external import ListedTrunks
-from siptrunk_operator.kubeapi import KubeApi
+from siptrunk_operator.external import ListedTrunks, TrunkClient
 from siptrunk_operator.plan.actions import Event
 from siptrunk_operator.plan.identity import ObjectRef
 from siptrunk_operator.plan.view import ObjectView
@@ -28,8 +26,18 @@ _LOG = logging.getLogger(__name__)
 ClaimsIndex = Mapping[str, Iterable[ObjectRef]]
 
 
+class EngineKube(KubeWrites, Protocol):
+    """Everything the engine asks of Kubernetes (KubeApi; fakes in tests)."""
+
+    async def post_event(self, involved: Mapping[str, Any], *, type: str, reason: str, message: str) -> None: ...
+
+    async def release_all(self, finalizer: str) -> tuple[list[dict[str, Any]], int]: ...
+
+    async def aclose(self) -> None: ...
+
+
 class Engine:
-    def __init__(self, client: SipTrunksClient, kube: KubeApi, settings: OperatorSettings, *,
+    def __init__(self, client: TrunkClient, kube: EngineKube, settings: OperatorSettings, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.client, self.kube, self.settings, self._clock = client, kube, settings, clock
         self.registry = Registry()
