@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +24,17 @@ class ManagementPolicy(enum.StrEnum):
 class DeletionPolicy(enum.StrEnum):
     DELETE = "Delete"
     ABANDON = "Abandon"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the operator may do with the trunk, resolved once from the spec."""
+
+    observe_only: bool = False
+    """Never write to the API; mirror the trunk named by resourceID."""
+    abandon: bool = False
+    """Deleting the object leaves the trunk in the API."""
+    recreate_if_missing: bool = False
 
 
 class SipTrunkSpec(BaseModel):
@@ -52,6 +64,11 @@ class SipTrunkSpec(BaseModel):
     @property
     def observe_only(self) -> bool:
         return self.management_policy is ManagementPolicy.OBSERVE_ONLY
+
+    def policy(self) -> Policy:
+        observe_only = self.observe_only
+        return Policy(observe_only=observe_only, abandon=observe_only or self.deletion_policy is DeletionPolicy.ABANDON,
+                      recreate_if_missing=self.recreate_if_missing and not observe_only and not self.resource_id)
 
     def adopted_name(self) -> str | None:
         """The full resource name named by `resourceID` (an ID or a full name), if set.

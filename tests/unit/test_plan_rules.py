@@ -183,9 +183,14 @@ def test_progress_conditions_for_kstatus(
 
 
 def test_is_settled_needs_ready_for_this_generation() -> None:
-    assert conditions.is_settled({"reason": "UpToDate", "observedGeneration": 3}, 3)
-    assert not conditions.is_settled({"reason": "UpToDate", "observedGeneration": 2}, 3)
-    assert not conditions.is_settled({"reason": "InvalidSpec", "observedGeneration": 3}, 3)
+    def ready(reason: str, generation: int) -> conditions.Condition:
+        return conditions.Condition.parse({"type": "Ready", "status": "True", "reason": reason,
+                                           "observedGeneration": generation})
+
+    assert conditions.is_settled(ready("UpToDate", 3), 3)
+    assert conditions.is_settled(ready("Drifted", 3), 3) and conditions.is_settled(ready("Observed", 3), 3)
+    assert not conditions.is_settled(ready("UpToDate", 2), 3)
+    assert not conditions.is_settled(ready("InvalidSpec", 3), 3)
     assert not conditions.is_settled(None, 3)
 
 

@@ -28,6 +28,7 @@ from siptrunk_operator.plan.steps import Context, next_step, observe_mode
 from siptrunk_operator.plan.view import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION, ObjectView, PendingMarker
 from siptrunk_operator.reasons import ConditionType, Reason
 from siptrunk_operator.settings import FINALIZER, OperatorSettings
+from siptrunk_operator.spec import Policy
 from tests.unit.fakes import PARENT, trunk
 
 SETTINGS = OperatorSettings()
@@ -279,3 +280,16 @@ def test_plan_values_are_immutable_and_hashable() -> None:
               Observation(T1, None, "t"), ConditionUpdate(ConditionType.READY, "True", Reason.UP_TO_DATE, "m"),
               PendingMarker("t", "f"), Verdict(Reason.CONFLICT, "m", 1.0), Recovery()}
     assert len(values) == 10
+
+
+@pytest.mark.parametrize(("extra", "policy"), [
+    ({}, Policy()),
+    ({"deletionPolicy": "Abandon"}, Policy(abandon=True)),
+    ({"managementPolicy": "ObserveOnly", "resourceID": "t1"}, Policy(observe_only=True, abandon=True)),
+    ({"recreateIfMissing": True}, Policy(recreate_if_missing=True)),
+    ({"recreateIfMissing": True, "resourceID": "t1"}, Policy()),  # an adopted trunk is never re-created
+    ({"recreateIfMissing": True, "managementPolicy": "ObserveOnly", "resourceID": "t1"},
+     Policy(observe_only=True, abandon=True)),
+])
+def test_the_policy_is_resolved_once_from_the_spec(extra: dict[str, Any], policy: Policy) -> None:
+    assert view({**SPEC, **extra}).policy == policy

@@ -12,6 +12,23 @@ _ORDER: dict[str, int] = {str(kind): index for index, kind in enumerate(Conditio
 
 
 @dataclass(frozen=True)
+class Condition:
+    """One status condition as stored (metav1.Condition)."""
+
+    type: str
+    status: str
+    reason: str
+    message: str = ""
+    observed_generation: int | None = None
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> Condition:
+        generation = raw.get("observedGeneration")
+        return cls(str(raw.get("type", "")), str(raw.get("status", "")), str(raw.get("reason", "")),
+                   str(raw.get("message", "")), int(generation) if isinstance(generation, int) else None)
+
+
+@dataclass(frozen=True)
 class ConditionUpdate:
     type: ConditionType
     status: str
@@ -77,10 +94,10 @@ def progress_conditions(conditions: Sequence[Mapping[str, Any]]) -> list[Conditi
             ConditionUpdate(ConditionType.STALLED, "False", Reason.UP_TO_DATE, "Nothing left to do.")]
 
 
-def is_settled(ready: Mapping[str, Any] | None, generation: int) -> bool:
+def is_settled(ready: Condition | None, generation: int) -> bool:
     """Ready was True for the current generation (or Drifted from it): the trunk matched this spec
     once, so a later difference in the API is drift, not a change still being applied."""
-    if not ready:
+    if ready is None:
         return False
-    return ready.get("reason") in (Reason.UP_TO_DATE, Reason.OBSERVED, Reason.DRIFTED) \
-        and ready.get("observedGeneration") == generation
+    return ready.reason in (Reason.UP_TO_DATE, Reason.OBSERVED, Reason.DRIFTED) \
+        and ready.observed_generation == generation

@@ -53,7 +53,6 @@ from siptrunk_operator.plan.identity import (
 from siptrunk_operator.plan.view import TRUNK_NAME_ANNOTATION, ObjectView, PendingMarker
 from siptrunk_operator.reasons import ConditionType, EventReason, Reason
 from siptrunk_operator.settings import OperatorSettings
-from siptrunk_operator.spec import DeletionPolicy
 
 Claims = Callable[[str], Sequence[ObjectRef]]
 """Every SipTrunk object that claims a trunk name."""
@@ -213,7 +212,7 @@ def _unobservable(problem: str | None) -> Step:
 def _missing_step(view: ObjectView, name: str, facts: Facts, ctx: Context) -> Step:
     spec = view.spec
     assert spec is not None
-    if spec.recreate_if_missing and not view.observe_only and not spec.resource_id:
+    if view.policy.recreate_if_missing:
         # Through recovery, so a re-create interrupted earlier is found instead of repeated.
         return _create_step(view, facts, ctx, replacing=name)
     message = (f"Trunk {name} does not exist in the API (deleted outside Kubernetes?). It is not "
@@ -290,9 +289,9 @@ def _abandon_reason(view: ObjectView, name: str | None, ctx: Context) -> str | N
         return f"The spec cannot be read ({view.spec_error}): {what} is left in the API; delete it there if unwanted."
     if view.identity_problem:
         return f"{view.identity_problem} Nothing is deleted in the API."
-    if view.spec.observe_only:
+    if view.policy.observe_only:
         return f"ObserveOnly: {what} is left in the API."
-    if view.spec.deletion_policy is DeletionPolicy.ABANDON:
+    if view.policy.abandon:
         return f"deletionPolicy Abandon: {what} is left in the API."
     if name and conflict_owner(view.ref, ctx.claims(name)) is not None:
         return f"Trunk {name} belongs to another SipTrunk; it is left in the API."

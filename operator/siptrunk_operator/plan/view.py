@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 from siptrunk_operator.models import TrunkName
+from siptrunk_operator.plan.conditions import Condition
 from siptrunk_operator.plan.identity import ObjectRef
 from siptrunk_operator.reasons import ConditionType
 from siptrunk_operator.settings import ANNOTATION_PREFIX, FINALIZER
-from siptrunk_operator.spec import SipTrunkSpec
+from siptrunk_operator.spec import Policy, SipTrunkSpec
 
 TRUNK_NAME_ANNOTATION = f"{ANNOTATION_PREFIX}/trunk-name"
 CREATE_PENDING_ANNOTATION = f"{ANNOTATION_PREFIX}/create-pending"
@@ -56,24 +57,31 @@ class ObjectView:
     spec_error: str | None
     annotations: Mapping[str, str]
     status: Mapping[str, Any]
+    """Status as stored (what a merge patch is computed against)."""
     finalizers: tuple[str, ...] = ()
     deleting: bool = False
+    conditions: Mapping[str, Condition] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> ObjectView:
         meta = body.get("metadata") or {}
         spec, error = _spec(body)
+        status = dict(body.get("status") or {})
+        conditions = {str(c.get("type")): Condition.parse(c) for c in status.get("conditions") or []
+                      if isinstance(c, Mapping)}
         return cls(
             namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")), uid=str(meta.get("uid", "")),
             created=str(meta.get("creationTimestamp", "")), generation=int(meta.get("generation") or 0),
             resource_version=str(meta.get("resourceVersion", "")), spec=spec, spec_error=error,
-            annotations=dict(meta.get("annotations") or {}), status=dict(body.get("status") or {}),
+            annotations=dict(meta.get("annotations") or {}), status=status,
             finalizers=tuple(meta.get("finalizers") or ()), deleting=bool(meta.get("deletionTimestamp")),
+            conditions=conditions, policy=spec.policy() if spec is not None else Policy(),
         )
 
     @property
     def observe_only(self) -> bool:
-        return self.spec is not None and self.spec.observe_only
+        return self.policy.observe_only
 
     @property
     def has_finalizer(self) -> bool:
@@ -137,9 +145,9 @@ class ObjectView:
             return {name: self.ref}
         return None
 
-    def condition(self, kind: ConditionType) -> Mapping[str, Any] | None:
-        return next((c for c in self.status.get("conditions") or [] if c.get("type") == kind), None)
+    def condition(self, kind: ConditionType) -> Condition | None:
+        return self.conditions.get(kind)
 
     def condition_reason(self, kind: ConditionType) -> str | None:
-        found = self.condition(kind)
-        return None if found is None else str(found.get("reason"))
+        found = self.conditions.get(kind)
+        return None if found is None else found.reason
