@@ -46,6 +46,10 @@ class FakeExternal:
     watched: set[str] = field(default_factory=set)
     next_id: int = 1
     observed_at: str = OBSERVED_AT
+    on_list: list[Any] = field(default_factory=list)
+    """Callables run (one per listing) while a listing is in flight."""
+    hide_from_list: set[str] = field(default_factory=set)
+    """Trunks a listing does not show yet (an eventually consistent list)."""
 
     def _check(self, action: str, detail: Any) -> None:
         self.calls.append((action, detail))
@@ -73,8 +77,10 @@ class FakeExternal:
 
     async def list_parent(self, project: str, location: str, *, started_after: float) -> tuple[SipTrunk, ...]:
         self._check("list", f"projects/{project}/locations/{location}")
-        self.listed = dict(self.trunks)
-        return tuple(self.trunks.values())
+        if self.on_list:
+            self.on_list.pop(0)()
+        self.listed = {n: t for n, t in self.trunks.items() if n not in self.hide_from_list}
+        return tuple(self.listed.values())
 
     async def create(self, project: str, location: str, trunk: SipTrunk) -> SipTrunk:
         self._check("create", trunk)

@@ -9,6 +9,8 @@ import pytest
 
 from siptrunk_operator.engine.queue import WorkQueue
 from siptrunk_operator.engine.registry import Registry
+from siptrunk_operator.plan.actions import Result
+from siptrunk_operator.plan.pacing import wake_at
 from siptrunk_operator.plan.triggers import needs_reconcile, newer
 from siptrunk_operator.plan.view import CREATE_PENDING_ANNOTATION, RESYNC_ANNOTATION, TRUNK_NAME_ANNOTATION, ObjectView
 from siptrunk_operator.settings import FINALIZER
@@ -97,3 +99,13 @@ def test_registry_keeps_the_newest_and_indexes_what_each_object_follows() -> Non
     assert registry.following(["t1"]) == set()
     assert registry.forget("u1") is not None
     assert registry.following(["t2"]) == set() and len(registry) == 0 and registry.get("u1") is None
+
+
+def test_an_opaque_resource_version_against_a_numeric_one_counts_as_newer() -> None:
+    assert newer("5", "abc") and newer("abc", "5")
+
+
+def test_the_wake_up_floor_keeps_a_late_resync_from_spinning() -> None:
+    assert wake_at(Result(), resync_at=10.0, now=100.0) == 101.0
+    assert wake_at(Result(), resync_at=500.0, now=100.0) == 500.0
+    assert wake_at(Result(retry_after=30.0), resync_at=500.0, now=100.0) == 130.0

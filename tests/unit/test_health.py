@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from siptrunk_operator.models import SipTrunk
 from siptrunk_operator.plan import health
+from siptrunk_operator.reasons import Reason
 
 NAME = "projects/p/locations/global/sipTrunks/abc"
 
@@ -79,9 +80,32 @@ def test_transitions_name_old_and_new_state_with_certificate() -> None:
     assert health.connection_transitions(after, []) [0] == (False, "Connection c1: CONNECTED → absent")
 
 
-def test_mirror_treats_absent_and_empty_alike() -> None:
-    observed = trunk(connections=[{"connectionId": "c1", "state": 1}])
-    status = {k: v for k, v in health.observed_status(observed).items() if v is not None}
-    assert not health.mirror_differs(observed, status)
-    assert not health.mirror_differs(observed, {**status, "peerHostnames": []})
-    assert health.mirror_differs(observed, {**status, "connected": "0/1"})
+def test_condition_messages_and_summaries() -> None:
+    none = trunk()
+    assert health.connected_condition(none).message == "The API reports no connection for this trunk yet."
+    two = trunk(connections=[{"connectionId": "c1", "state": "CONNECTED"}, {"state": "DISCONNECTED"}])
+    assert health.connected_condition(two).message == "1 of 2 connections healthy: c1=CONNECTED, ?=DISCONNECTED"
+    ok = health.certificates_condition(two)
+    assert (ok.status, ok.reason, ok.message) == ("True", "NoCertificateErrors",
+                                                  "No connection reports a certificate error.")
+    bad = trunk(connections=[
+        {"connectionId": "c1", "state": "AUTHENTICATION_FAILED",
+         "errorDetails": {"certificateState": "CERTIFICATE_EXPIRED", "errorMessage": "expired"}},
+        {"connectionId": "c2", "state": "AUTHENTICATION_FAILED",
+         "errorDetails": {"certificateState": "CERTIFICATE_HOSTNAME_NOT_FOUND"}}])
+    assert health.certificates_condition(bad).message == (
+        "c1: CERTIFICATE_EXPIRED (expired); c2: CERTIFICATE_HOSTNAME_NOT_FOUND")
+    assert health.observed_status(bad)["certificates"] == "Invalid"
+    assert [(c.type, c.status) for c in health.unknown_health(Reason.LIST_FAILED, "m")] == [
+        ("Connected", "Unknown"), ("CertificatesValid", "Unknown")]
+
+
+def test_a_peer_hostname_with_a_valid_certificate_is_no_error() -> None:
+    valid = trunk(peerHostnames=[{"peerHostname": "p.example.com",
+                                  "errorDetails": {"certificateState": "CERTIFICATE_VALID"}}])
+    assert health.certificates_condition(valid).status == "True"
+
+
+def test_a_connection_without_a_state_is_described_as_unspecified() -> None:
+    assert health.connection_transitions([], [{"connectionId": "c1"}]) == [
+        (False, "Connection c1: absent → STATE_UNSPECIFIED")]

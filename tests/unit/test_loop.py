@@ -109,6 +109,7 @@ def test_an_interrupted_create_is_recovered_from_the_listing_not_repeated() -> N
     assert [c[0] for c in h.external.calls] == ["list"]
     assert h.annotations() == {TRUNK_NAME_ANNOTATION: T1}
     assert h.events.reasons() == ["Recovered"]
+    assert len(h.kube.metadata_writes()) == 1  # straight to the name: the marker is not cleared first
     assert h.condition("Ready")["status"] == "True"
 
 
@@ -261,13 +262,20 @@ def test_connection_changes_post_one_event_each() -> None:
 def test_a_trunk_deleted_outside_kubernetes_is_reported_once_and_not_recreated() -> None:
     h = Harness()
     h.settle()
+    h.external.cache(trunk(T1, connections=[("c1", "CONNECTED")]))
+    h.run()
     del h.external.trunks[T1]
     h.external.listed = {}
+    h.events.posted.clear()
     h.run()
+    assert h.events.reasons() == ["NotFoundInAPI"]
     h.run()
     assert h.condition("Ready")["reason"] == "NotFoundInAPI"
-    assert h.condition("Connected")["status"] == "Unknown"
+    assert h.condition("Connected")["status"] == "Unknown" and h.condition("CertificatesValid")["status"] == "Unknown"
     assert h.events.reasons() == ["NotFoundInAPI"]
+    status = h.status()
+    assert "connected" not in status and "connections" not in status and status["name"] == T1
+    assert status["lastSyncTime"] == "2026-12-01T10:00:00.000000Z"
     assert h.external.api_calls("create") == []
 
 
@@ -407,10 +415,12 @@ def test_a_failed_delete_keeps_the_finalizer_and_says_why() -> None:
     h = Harness()
     h.external.trunks[T1] = trunk(T1)
     h.external.fail["delete"] = PermissionDenied("denied", http_status=403)
-    deleting(h)
+    deleting(h, status={"conditions": [{"type": "Ready", "status": "True", "reason": "UpToDate",
+                                        "lastTransitionTime": "t", "message": "m", "observedGeneration": 1}]})
     h.run()
     assert FINALIZER in h.kube.objects["sip"]["metadata"]["finalizers"]
     assert "dialogflow.siptrunks.delete" in h.condition("Synced")["message"]
+    assert h.condition("Ready")["reason"] == "UpToDate"
 
 
 # -- races ---------------------------------------------------------------------------------------------
@@ -646,3 +656,166 @@ def test_a_new_listing_with_the_same_state_writes_nothing() -> None:
     h.external.observed_at = "2026-12-01T10:05:00.000000Z"
     h.run()
     assert len(h.kube.writes) == writes
+
+
+# -- what the loop itself must get right -----------------------------------------------------------------
+
+
+def test_a_deletion_that_arrives_while_the_pass_lists_stops_the_create() -> None:
+    h = Harness()
+    h.add()
+
+    def deleted_meanwhile() -> None:  # the watch delivers the deletion while the pass lists
+        h.kube.objects["sip"]["metadata"].update(deletionTimestamp="2026-12-01T11:00:00Z", resourceVersion="950")
+        h.watch_event()
+
+    h.external.on_list.append(deleted_meanwhile)
+    h.run()
+    assert h.external.api_calls("create") == [] and "sip" not in h.kube.objects
+
+
+def test_an_edit_that_arrives_while_the_pass_lists_is_what_gets_created() -> None:
+    h = Harness()
+    h.add()
+
+    def edited_meanwhile() -> None:
+        h.kube.edit_spec("sip", displayName="B")
+        h.watch_event()
+
+    h.external.on_list.append(edited_meanwhile)
+    h.run()
+    (created,) = h.external.api_calls("create")
+    assert created[1].display_name == "B"
+
+
+def test_a_trunk_the_listing_does_not_show_yet_is_still_deleted_with_its_object() -> None:
+    h = Harness()
+    h.add()
+    h.external.hide_from_list.add(T1)  # the list lags the create
+
+    def delete_now() -> None:
+        if h.external.api_calls("create"):
+            h.kube.objects["sip"]["metadata"].update(deletionTimestamp="2026-12-01T11:00:00Z", resourceVersion="900")
+
+    h.kube.before_write.extend([lambda: None, delete_now])
+    h.run()
+    assert ("delete", T1) in h.external.api_calls("delete") and T1 not in h.external.trunks
+
+
+def test_a_failure_from_before_a_deletion_does_not_stop_the_delete() -> None:
+    h = Harness()
+    h.settle()
+    h.kube.edit_spec("sip", displayName="B")
+    h.watch_event()
+    h.external.fail["update"] = Unavailable("down", http_status=503)
+    h.kube.before_write.append(lambda: h.kube.objects["sip"]["metadata"].update(
+        deletionTimestamp="2026-12-01T11:00:00Z", resourceVersion="901"))
+    h.run()
+    assert h.external.api_calls("delete") == [("delete", T1)]
+
+
+def test_events_earned_before_the_object_vanished_are_still_posted() -> None:
+    h = Harness()
+    h.add()
+    h.kube.before_write.extend([lambda: None, lambda: None, lambda: h.kube.objects["sip"]["metadata"].update(
+        resourceVersion="990")])  # the status write conflicts ...
+    h.kube.vanish_on_read = True  # ... because the object was deleted
+    assert h.run() is None
+    assert h.events.reasons() == ["Created"]
+
+
+def test_a_pass_that_keeps_meeting_conflicts_gives_up_after_four_plans() -> None:
+    h = Harness()
+    h.settle()
+    reads = []
+    original = h.kube.objects["sip"]
+
+    def bump() -> None:
+        reads.append(1)
+        original["metadata"]["resourceVersion"] = str(5000 + len(reads))
+
+    h.kube.before_write.extend([bump] * 20)
+    h.kube.edit_spec("sip", displayName="B")
+    h.watch_event()
+    h.external.fail.clear()
+    assert h.run() == 1000 + SETTINGS.error_retry_seconds
+    assert len(reads) == 4
+
+
+def test_after_a_resync_the_next_drift_waits_for_the_next_resync() -> None:
+    h = Harness()
+    h.settle()
+    h.external.cache(trunk(T1, display="edited"), also_in_api=True)
+    h.now += 800
+    h.run()
+    assert len(h.external.api_calls("update")) == 1
+    h.external.cache(trunk(T1, display="edited again"), also_in_api=True)
+    h.run()
+    assert len(h.external.api_calls("update")) == 1 and h.condition("Ready")["reason"] == "Drifted"
+
+
+def test_the_listing_follows_exactly_the_trunks_objects_name() -> None:
+    h = Harness()
+    h.external.trunks[T1] = trunk(T1)
+    h.add(deleting=True, **established())
+    h.registry.watch("uid-sip", T1)
+    h.external.watch(T1)
+    h.run()
+    assert T1 not in h.external.watched
+    h2 = Harness()
+    h2.settle()
+    h2.external.listed = None
+    h2.external.watched.clear()
+    h2.registry.forget("uid-sip")
+    h2.watch_event()
+    h2.run()
+    assert h2.external.watched == {T1}
+
+
+def test_a_paced_retry_keeps_its_time_when_a_listing_wakes_the_object() -> None:
+    h = Harness()
+    h.settle()
+    h.kube.edit_spec("sip", displayName="B")
+    h.watch_event()
+    h.external.fail["update"] = InvalidArgument("too long", http_status=400)
+    first = h.run()
+    h.now += 100
+    h.external.cache(trunk(T1, connections=[("c1", "CONNECTED")]))
+    assert h.run() == first
+
+
+def test_a_failed_action_earns_no_event_of_its_own() -> None:
+    h = Harness()
+    h.settle()
+    h.kube.edit_spec("sip", displayName="B")
+    h.watch_event()
+    h.external.fail["update"] = Unavailable("down", http_status=503)
+    h.run()
+    assert h.events.reasons() == ["APIUnavailable"]
+
+
+def test_recording_a_name_does_not_rewrite_a_finalizer_already_there() -> None:
+    h = Harness()
+    h.external.trunks[T1] = trunk(T1)
+    h.add(spec={**SPEC, "resourceID": "t1"}, finalizers=[FINALIZER])
+    h.run()
+    (write,) = h.kube.metadata_writes()
+    assert write[2]["finalizers"] is None
+
+
+def test_a_settled_pass_sleeps_until_its_resync() -> None:
+    h = Harness()
+    h.settle()
+    wake = h.run()
+    assert wake is not None and 1000 + 450 <= wake < 1000 + 750
+
+
+def test_log_lines_carry_the_object_reference(caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness()
+    h.settle()
+    h.external.cache(trunk(T1, connections=[("c1", "CONNECTED")]))
+    h.kube.fail_next = KubeError("boom", 500)
+    with caplog.at_level("WARNING"):
+        h.run()
+    (record,) = [r for r in caplog.records if "status write failed" in r.getMessage()]
+    assert record.k8s_ref == {"namespace": "ns", "name": "sip", "uid": "uid-sip"}  # type: ignore[attr-defined]

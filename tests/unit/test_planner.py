@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from siptrunk_operator.plan.actions import (
 )
 from siptrunk_operator.plan.conditions import ConditionUpdate, progress_conditions, synced_ok
 from siptrunk_operator.plan.errors import Verdict
-from siptrunk_operator.plan.identity import ObjectRef, Recovery
+from siptrunk_operator.plan.identity import ObjectRef, Recovery, fingerprint
 from siptrunk_operator.plan.status import plan_status
 from siptrunk_operator.plan.steps import Context, next_step, observe_mode
 from siptrunk_operator.plan.view import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION, ObjectView, PendingMarker
@@ -293,3 +294,129 @@ def test_plan_values_are_immutable_and_hashable() -> None:
 ])
 def test_the_policy_is_resolved_once_from_the_spec(extra: dict[str, Any], policy: Policy) -> None:
     assert view({**SPEC, **extra}).policy == policy
+
+
+# -- edges that decide what a user sees ------------------------------------------------------------------
+
+
+def test_a_context_without_a_due_resync_reads_the_cache_only() -> None:
+    context = Context(SETTINGS, lambda name: [], now="t")
+    assert observe_mode(view(status=ready(), annotations=OWNED), context) is ObserveMode.CACHE_ONLY
+    with pytest.raises(FrozenInstanceError):
+        context.resync_due = True  # type: ignore[misc]
+
+
+def test_exact_messages() -> None:
+    step = next_step(view({**SPEC, "managementPolicy": "ObserveOnly"}), Facts(), ctx())
+    assert step.result.conditions[0].message == "ObserveOnly needs spec.resourceID to name the trunk to observe."
+    drifted = next_step(view(status=ready(), annotations=OWNED),
+                        Facts(observed=Observation(T1, trunk(T1, hosts=("x.example.com",), display="B"), "t",
+                                                   from_cache=True)), ctx())
+    assert drifted.result.conditions[0].message == (
+        f"displayName, expectedHostname of {T1} differ from spec in the API; the next resync reverts them.")
+    nothing = next_step(view(deleting=True), Facts(uninstalling=False), ctx())
+    assert nothing.events[0].message == "No trunk was recorded for this object; nothing to delete in the API."
+    abandoned = next_step(view({**SPEC, "deletionPolicy": "Abandon"}, deleting=True), Facts(), ctx())
+    assert abandoned.events[0].message == "deletionPolicy Abandon: any trunk is left in the API."
+    assert not abandoned.events[0].warning
+
+
+def test_a_new_ready_reason_is_news_even_when_synced_already_said_it() -> None:
+    status = {"conditions": [{"type": "Ready", "status": "True", "reason": "UpToDate"},
+                             {"type": "Synced", "status": "False", "reason": "InvalidSpec"}]}
+    step = next_step(view({**SPEC, "managementPolicy": "ObserveOnly"}, status=status), Facts(), ctx())
+    assert [str(e.reason) for e in step.result.events] == ["InvalidSpec"]
+
+
+def test_recording_an_interrupted_adoption_is_not_a_second_adopted_event() -> None:
+    v = view({**SPEC, "resourceID": "t1"}, annotations={TRUNK_NAME_ANNOTATION: T1, CREATE_PENDING_ANNOTATION: "x y"})
+    step = next_step(v, Facts(observed=Observation(T1, trunk(T1), "t")), ctx())
+    assert step.action is not None and step.events == ()
+
+
+def test_while_a_retry_is_paced_nothing_but_health_is_refreshed() -> None:
+    paced = Context(SETTINGS, lambda name: [], now="t", retry_in=42.0)
+    v = view(status=ready(), annotations=OWNED)
+    assert next_step(v, Facts(), paced).action == Observe(T1, ObserveMode.CACHE_ONLY)
+    for facts in (Facts(unobservable=Unobservable(None)), Facts(observed=Observation(T1, None, "t"))):
+        waiting = next_step(v, facts, paced)
+        assert waiting.action is None and not waiting.result.write_status and waiting.result.retry_after == 42.0
+    observed = Observation(T1, trunk(T1, display="drifted"), "t")
+    mirrored = next_step(v, Facts(observed=observed), paced)
+    assert mirrored.result == Result(mirror=observed, retry_after=42.0)
+    assert next_step(view(), Facts(), paced).result == Result(write_status=False, retry_after=42.0)
+
+
+def test_a_fresh_pass_that_finds_two_existing_trunks_takes_back_its_marker() -> None:
+    t2 = f"{PARENT}/sipTrunks/t2"
+    marker = {CREATE_PENDING_ANNOTATION: "2026-12-01T10:00:00Z abc"}
+    facts = Facts(listing=(trunk(T1), trunk(t2)), marker_written=True)
+    assert isinstance(next_step(view(annotations=marker), facts, ctx()).action, ClearMarker)
+    done = next_step(view(), facts, ctx())
+    assert reason_of(done) == "ExistingTrunkFound" and T1 in done.result.conditions[0].message
+
+
+def test_a_trunk_another_object_claims_is_never_recovered_into_this_one() -> None:
+    marker = {CREATE_PENDING_ANNOTATION: f"x {fingerprint(['a.example.com'], 'A')}"}
+    claims = {T1: [ObjectRef(0, "2026-01-01T00:00:00Z", "other", "owner")]}
+    step = next_step(view(annotations=marker), Facts(listing=(trunk(T1),)), ctx(claims))
+    assert step.action is not None and type(step.action).__name__ == "CreateTrunk"
+    mine = {T1: [ObjectRef(1, "2026-12-01T00:00:00Z", "ns", "sip")]}  # this object's own claim does not count
+    assert type(next_step(view(annotations=marker), Facts(listing=(trunk(T1),)), ctx(mine)).action).__name__ \
+        == "RecordIdentity"
+
+
+def test_recovery_matches_what_the_marker_says_was_sent() -> None:
+    marker = {CREATE_PENDING_ANNOTATION: f"x {fingerprint(['a.example.com'], 'A')}"}
+    edited = {**SPEC, "displayName": "renamed while the create was in doubt"}
+    step = next_step(view(edited, annotations=marker), Facts(listing=(trunk(T1),)), ctx())
+    assert type(step.action).__name__ == "RecordIdentity" and str(step.events[0].reason) == "Recovered"
+
+
+def test_a_failed_delete_leaves_ready_as_it_was() -> None:
+    error = Unavailable("down", http_status=503)
+    error.action = "delete"
+    step = next_step(view(deleting=True, annotations=OWNED), Facts(failure=error), ctx())
+    assert reason_of(step) is None and reason_of(step, "Synced") == "APIUnavailable"
+    t2 = f"{PARENT}/sipTrunks/t2"
+    marker = {CREATE_PENDING_ANNOTATION: f"x {fingerprint(['a.example.com'], 'A')}"}
+    ambiguous = next_step(view(deleting=True, annotations=marker),
+                          Facts(listing=(trunk(T1), trunk(t2)), uninstalling=False), ctx())
+    assert reason_of(ambiguous) is None and reason_of(ambiguous, "Synced") == "CreateOutcomeUnknown"
+
+
+def test_deleted_events_say_whether_the_trunk_was_still_there() -> None:
+    step = next_step(view(deleting=True, annotations=OWNED),
+                     Facts(uninstalling=False, deleted=((T1, False),)), ctx())
+    assert [e.message for e in step.events] == [f"Trunk {T1} was already gone from the API"]
+    step = next_step(view(deleting=True, annotations=OWNED), Facts(uninstalling=False, deleted=((T1, True),)), ctx())
+    assert [e.message for e in step.events] == [f"Deleted trunk {T1}"]
+
+
+def test_abandoning_an_unreadable_spec_is_a_warning() -> None:
+    step = next_step(view({"projectID": "p", "expectedHostname": 5}, deleting=True), Facts(), ctx())
+    assert step.events[0].warning
+
+
+def test_only_a_lone_sync_time_is_not_worth_a_write() -> None:
+    observed = Observation(T1, trunk(T1), "2026-12-01T10:00:00Z")
+    first = plan_status(view(), Result(mirror=observed, record_name=T1, round_trip=True), now="T1")
+    assert first is not None
+    assert plan_status(view(status=first.patch), Result(mirror=observed, record_name=T1, round_trip=True),
+                       now="T2") is None
+
+
+def test_views_and_writes_are_values() -> None:
+    v = view()
+    with pytest.raises(FrozenInstanceError):
+        v.name = "other"  # type: ignore[misc]
+    write = plan_status(v, Result(conditions=(synced_ok(),)), now="t")
+    assert write is not None
+    with pytest.raises(FrozenInstanceError):
+        write.patch = {}  # type: ignore[misc]
+
+
+def test_the_marker_fingerprint_is_stable_across_versions() -> None:
+    """Markers outlive the process that wrote them: the digest of what was sent must not change."""
+    assert fingerprint(["B.example.com", "a.example.com"], "A") == fingerprint(["a.example.com", "b.example.com"], "A")
+    assert fingerprint(["a.example.com", "b.example.com"], "A") == "3bbe0e3bea13c7dc"

@@ -271,6 +271,6 @@ class Reconciler:
         return True
 
     def _post(self, run: _Pass) -> None:
+        """Once per pass, whatever way it ends."""
         for event in run.events:
             self.events.post(run.view, event)
-        run.events.clear()

@@ -22,10 +22,6 @@ def _healthy(connection: Connection) -> bool:
     return connection.state in HEALTHY_CONNECTION_STATES
 
 
-def is_healthy(trunk: SipTrunk) -> bool:
-    return any(_healthy(c) for c in trunk.connections or [])
-
-
 def connected_summary(trunk: SipTrunk) -> str:
     connections = trunk.connections or []
     return f"{sum(_healthy(c) for c in connections)}/{len(connections)}"
@@ -87,16 +83,10 @@ def observed_status(trunk: SipTrunk) -> dict[str, Any]:
     return status
 
 
-MIRRORED_KEYS = ("name", "hostnames", "connected", "connections", "certificates", "peerHostnames")
 CLEARED_WHEN_MISSING: dict[str, Any] = {
     "hostnames": None, "connected": None, "connections": None, "certificates": None, "peerHostnames": None,
 }
 """Status fields that describe a trunk; removed when the trunk no longer exists."""
-
-
-def mirror_differs(trunk: SipTrunk, status: Mapping[str, Any]) -> bool:
-    observed = observed_status(trunk)
-    return any((observed.get(key) or None) != (status.get(key) or None) for key in MIRRORED_KEYS)
 
 
 def unknown_health(reason: Reason, message: str) -> list[ConditionUpdate]:
