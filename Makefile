@@ -41,7 +41,7 @@ mutation: $(STAMP)
 	$(BIN)/python tools/mutate.py $(MUTATE_MODULES) --tests $(MUTATE_TESTS) --pytest-args='$(MUTATE_PYTEST_ARGS)' $(MUTATE_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests
+	$(BIN)/ruff check operator tests tools
 	$(BIN)/mypy
 
 clean:
