@@ -1,9 +1,10 @@
 """The shared listing: one paged list per (project, location) serves every object in it.
 
-A parent is listed on a schedule (fast for a while after one of its trunks changed or was written,
-slow otherwise), and on demand by creates, which share one listing started after their pending
-markers were confirmed. After each listing only the names whose trunk changed are reported to
-`on_change`, so status follows the API without any per-object polling.
+A parent is listed on a schedule (fast for a while after the operator wrote one of its trunks, so
+new connections show up quickly; slow otherwise, which bounds staleness), and on demand by creates,
+which share one listing started after their pending markers were confirmed. A scheduled listing
+yields while writes for its project wait for the quota. After each listing only the names whose
+trunk changed are reported to `on_change`, so status follows the API without per-object polling.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ def utc_now() -> str:
 
 
 class TrunkLister(Protocol):
-    """The one client call the refresher makes (SipTrunksClient.list_pages)."""
+    """The client calls the refresher makes (SipTrunksClient)."""
 
     def list_pages(self, project: str, location: str, page_size: int | None = None,
                    page_token: str | None = None) -> AsyncIterator[tuple[list[SipTrunk], str]]: ...
+
+    def quota_backlog(self, project: str) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -179,8 +182,6 @@ class TrunkRefresher:
         changed = {n for n in parent.watched if parent.trunks.get(n) != listed.get(n)}
         if parent.listed_at is None or parent.problem_reported:
             changed = set(parent.watched)  # first listing, or recovered from failing ones
-        for name in changed:
-            parent.changed_at[name] = now
         parent.trunks, parent.listed_at, parent.listed_wall = listed, started, started_wall
         parent.last_error, parent.problem_reported = None, False
         parent.next_due = now + self._delay(parent, now)
@@ -193,7 +194,7 @@ class TrunkRefresher:
             self.on_change(names)
 
     def _delay(self, parent: _Parent, now: float) -> float:
-        """Fast while a trunk changed (or was written) lately, so settling state is seen quickly."""
+        """Fast while the operator wrote one of the trunks lately (its connections are settling)."""
         parent.changed_at = {n: t for n, t in parent.changed_at.items() if now - t < self._settle}
         recent = any(n in parent.watched for n in parent.changed_at)
         return self.fast_seconds if recent else self.slow_seconds
@@ -209,6 +210,9 @@ class TrunkRefresher:
                 if not parent.watched and parent.inflight is None and not parent.recorded_at:
                     del self._parents[key]
                 elif parent.next_due <= now and parent.inflight is None:
+                    if self._client.quota_backlog(parent.project):  # writes first: health can wait
+                        parent.next_due = now + self.fast_seconds
+                        continue
                     parent.next_due = now + self.slow_seconds  # rescheduled once the listing ends
                     self._start(parent)
             due = [p.next_due for p in self._parents.values() if p.inflight is None]

@@ -291,3 +291,6 @@ class FakeClient:
 
     async def aclose(self) -> None:
         self.calls.append("close")
+
+    def quota_backlog(self, project: str) -> int:
+        return 0

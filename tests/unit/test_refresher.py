@@ -30,6 +30,7 @@ class FakeLister:
         self.fail: Exception | None = None
         self.gate: asyncio.Event | None = None
         self.during_list: list[SipTrunk] = []
+        self.backlog = 0
         self.refresher: TrunkRefresher | None = None
 
     async def list_pages(self, project: str, location: str, page_size: int | None = None,
@@ -44,6 +45,9 @@ class FakeLister:
             assert self.refresher is not None
             self.refresher.record(written)
         yield snapshot, ""
+
+    def quota_backlog(self, project: str) -> int:
+        return self.backlog
 
 
 class Clock:
@@ -162,15 +166,35 @@ def test_watching_a_name_in_a_listed_parent_does_not_list_again() -> None:
     assert refresher._parents[("p", "global")].next_due == due
 
 
-def test_cadence_is_fast_only_while_something_changed_lately() -> None:
+def test_cadence_is_fast_only_while_the_operator_wrote_lately() -> None:
     lister, clock, refresher, _ = make()
     lister.trunks = [trunk("a")]
     refresher.watch(name("a"))
     list_now(refresher)
     parent = refresher._parents[("p", "global")]
-    assert parent.next_due == clock.now + 10  # just changed (first seen)
+    assert parent.next_due == clock.now + 30  # seen changing in the API: the slow pace bounds staleness
+    refresher.record(trunk("a", state="DISCONNECTED"))  # the operator wrote it: its connections settle
+    assert parent.next_due == clock.now + 10
+    list_now(refresher)
+    assert parent.next_due == clock.now + 10
     clock.now += 61
     list_now(refresher)
     assert parent.next_due == clock.now + 30
-    refresher.record(trunk("a", state="DISCONNECTED"))
-    assert parent.next_due == clock.now + 10
+
+
+def test_a_scheduled_listing_yields_to_writes_waiting_for_the_quota() -> None:
+    lister, clock, refresher, _ = make()
+    refresher.watch(name("a"))
+    lister.backlog = 3
+
+    async def one_round() -> None:
+        task = asyncio.create_task(refresher.run())
+        await asyncio.sleep(0.01)
+        task.cancel()
+
+    asyncio.run(one_round())
+    assert lister.calls == [] and refresher._parents[("p", "global")].next_due == clock.now + 10
+    lister.backlog = 0
+    clock.now += 10
+    asyncio.run(one_round())
+    assert lister.calls == [PAGE_SIZE]

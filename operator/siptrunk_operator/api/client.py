@@ -182,6 +182,10 @@ class SipTrunksClient:
             for trunk in trunks:
                 yield trunk
 
+    def quota_backlog(self, project: str) -> int:
+        """Requests for ``project`` waiting for the client-side quota."""
+        return self._limiter.waiting(project)
+
     async def aclose(self) -> None:
         self._closed = True
         pools, self._pools = list(self._pools.values()), {}

@@ -95,6 +95,11 @@ class RateLimiter:
         self._lanes: dict[str, _Lane] = {}
         self._arrivals = 0
 
+    def waiting(self, key: str) -> int:
+        """How many requests for ``key`` wait for a slot (the quota is the bottleneck when > 0)."""
+        lane = self._lanes.get(key)
+        return 0 if lane is None else sum(not ticket.cancelled for ticket in lane.queue)
+
     async def acquire(self, key: str, priority: Priority = Priority.READ) -> float:
         """Wait for a slot for ``key``; returns the seconds waited (0 if admitted at once)."""
         if self._limit == 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
 from siptrunk_operator.models import SipTrunk
@@ -52,7 +52,7 @@ class Recovery:
         return self.adopt is None and not self.ambiguous
 
 
-def recover_create(spec: SipTrunkSpec, listed: Iterable[SipTrunk], owned_elsewhere: frozenset[str],
+def recover_create(spec: SipTrunkSpec, listed: Iterable[SipTrunk], owned_elsewhere: Container[str],
                    sent: str | None = None) -> Recovery:
     """Never a blind second create: adopt the single unowned match, create if none, else stop.
     With `sent` (the marker's fingerprint) a match is what was sent; without it, what the spec asks."""
@@ -62,7 +62,7 @@ def recover_create(spec: SipTrunkSpec, listed: Iterable[SipTrunk], owned_elsewhe
             return matches_spec(spec, trunk)
         return fingerprint(trunk.expected_hostname, trunk.display_name) == sent
 
-    candidates = sorted(t.name for t in listed if t.name and t.name not in owned_elsewhere and matches(t))
+    candidates = sorted(t.name for t in listed if t.name and matches(t) and t.name not in owned_elsewhere)
     if len(candidates) == 1:
         return Recovery(adopt=candidates[0])
     return Recovery(ambiguous=tuple(candidates))

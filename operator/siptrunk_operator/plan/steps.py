@@ -229,13 +229,24 @@ def _missing_step(view: ObjectView, name: str, facts: Facts, ctx: Context) -> St
 # -- create, with crash-safe recovery ------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _ClaimedElsewhere:
+    """Trunk names another SipTrunk claims, asked only for the few trunks that match (a listing
+    holds up to thousands: checking every one for every create would be quadratic)."""
+
+    view: ObjectView
+    claims: Claims
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and any((c.namespace, c.name) != (self.view.namespace, self.view.name)
+                                             for c in self.claims(name))
+
+
 def _unowned_listing(view: ObjectView, facts: Facts, ctx: Context, exclude: str | None) -> tuple[
-        list[SipTrunk], frozenset[str]]:
-    """The listed trunks (without `exclude`) and those of them another SipTrunk claims."""
+        list[SipTrunk], _ClaimedElsewhere]:
+    """The listed trunks (without `exclude`) and which of them another SipTrunk claims."""
     listed = [t for t in facts.listing or () if t.name and t.name != exclude]
-    owned = frozenset(str(t.name) for t in listed if any(
-        (c.namespace, c.name) != (view.namespace, view.name) for c in ctx.claims(str(t.name))))
-    return listed, owned
+    return listed, _ClaimedElsewhere(view, ctx.claims)
 
 
 def _create_step(view: ObjectView, facts: Facts, ctx: Context, *, replacing: str | None = None) -> Step:
