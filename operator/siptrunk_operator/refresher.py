@@ -16,9 +16,9 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from siptrunk_operator.api import ApiError
+from siptrunk_operator.api import ApiError, PageDecoder
 from siptrunk_operator.models import SipTrunk, TrunkName
 
 _LOG = logging.getLogger(__name__)
@@ -33,7 +33,9 @@ class TrunkLister(Protocol):
     """The client calls the refresher makes (SipTrunksClient)."""
 
     def list_pages(self, project: str, location: str, page_size: int | None = None,
-                   page_token: str | None = None) -> AsyncIterator[tuple[list[SipTrunk], str]]: ...
+                   page_token: str | None = None, *,
+                   decode: Callable[[Any], tuple[list[SipTrunk], str]] | None = None,
+                   ) -> AsyncIterator[tuple[list[SipTrunk], str]]: ...
 
     def quota_backlog(self, project: str) -> int: ...
 
@@ -61,6 +63,7 @@ class _Parent:
     problem_reported: bool = False
     inflight: asyncio.Task[tuple[SipTrunk, ...]] | None = None
     inflight_started: float = 0.0
+    decoder: PageDecoder = field(default_factory=PageDecoder)
 
 
 class TrunkRefresher:
@@ -171,15 +174,17 @@ class TrunkRefresher:
     async def _list(self, parent: _Parent) -> tuple[SipTrunk, ...]:
         started, started_wall = self._clock(), self._wall()
         listed: dict[str, SipTrunk] = {}
-        async for page, _ in self._client.list_pages(parent.project, parent.location, PAGE_SIZE):
+        async for page, _ in self._client.list_pages(parent.project, parent.location, PAGE_SIZE,
+                                                     decode=parent.decoder):
             self.list_calls += 1
             listed.update({t.name: t for t in page if t.name})
+        parent.decoder.retain(set(listed))
         for name, recorded in parent.recorded_at.items():  # newer than this listing
             if recorded >= started and name in parent.trunks:
                 listed[name] = parent.trunks[name]
         parent.recorded_at = {n: t for n, t in parent.recorded_at.items() if t >= started}
         now = self._clock()
-        changed = {n for n in parent.watched if parent.trunks.get(n) != listed.get(n)}
+        changed = {n for n in parent.watched if _differs(parent.trunks.get(n), listed.get(n))}
         if parent.listed_at is None or parent.problem_reported:
             changed = set(parent.watched)  # first listing, or recovered from failing ones
         parent.trunks, parent.listed_at, parent.listed_wall = listed, started, started_wall
@@ -220,3 +225,7 @@ class TrunkRefresher:
             self._wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
+
+
+def _differs(before: SipTrunk | None, after: SipTrunk | None) -> bool:
+    return before is not after and before != after  # an unchanged item is the same model (PageDecoder)

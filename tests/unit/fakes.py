@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -285,7 +285,9 @@ class FakeClient:
             raise NotFound(name)
 
     async def list_pages(self, project: str, location: str, page_size: int | None = None,
-                         page_token: str | None = None) -> AsyncIterator[tuple[list[SipTrunk], str]]:
+                         page_token: str | None = None, *,
+                         decode: Callable[[Any], tuple[list[SipTrunk], str]] | None = None,
+                         ) -> AsyncIterator[tuple[list[SipTrunk], str]]:
         self.calls.append("list")
         yield [t for n, t in self.trunks.items() if n.startswith(f"projects/{project}/locations/{location}/")], ""
 

@@ -360,3 +360,18 @@ def test_settings_never_show_inline_credentials() -> None:
     for rendered in (repr(settings), str(settings), f"{settings}"):
         assert "SECRETKEY" not in rendered
         assert "credentials_json" not in rendered
+
+
+def test_the_page_decoder_reuses_unchanged_trunks_and_decodes_changed_ones() -> None:
+    from siptrunk_operator.api import PageDecoder
+
+    decoder = PageDecoder()
+    a = {"name": "projects/p/locations/global/sipTrunks/a", "expectedHostname": ["a.b"]}
+    b = {"name": "projects/p/locations/global/sipTrunks/b", "expectedHostname": ["b.b"]}
+    first, token = decoder({"sipTrunks": [a, b], "nextPageToken": "n"})
+    again, _ = decoder({"sipTrunks": [dict(a), {**b, "displayName": "changed"}]})
+    assert token == "n" and again[0] is first[0] and again[1] is not first[1]
+    assert again[1].display_name == "changed"
+    decoder.retain({str(b["name"])})
+    third, _ = decoder({"sipTrunks": [dict(a)]})
+    assert third[0] is not first[0] and third[0] == first[0]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from siptrunk_operator.api import Unavailable
 from siptrunk_operator.models import SipTrunk
@@ -34,7 +35,9 @@ class FakeLister:
         self.refresher: TrunkRefresher | None = None
 
     async def list_pages(self, project: str, location: str, page_size: int | None = None,
-                         page_token: str | None = None) -> AsyncIterator[tuple[list[SipTrunk], str]]:
+                         page_token: str | None = None, *,
+                         decode: Callable[[Any], tuple[list[SipTrunk], str]] | None = None,
+                         ) -> AsyncIterator[tuple[list[SipTrunk], str]]:
         self.calls.append(page_size)
         snapshot = list(self.trunks)
         if self.gate is not None:

@@ -1,6 +1,6 @@
 """Production client for Dialogflow's ``projects.locations.sipTrunks`` REST API."""
 
-from .client import SipTrunksClient
+from .client import PageDecoder, SipTrunksClient
 from .errors import (
     ApiError,
     ApiTransportError,
@@ -28,6 +28,7 @@ __all__ = [
     "InvalidArgument",
     "NotFound",
     "OutcomeUnknown",
+    "PageDecoder",
     "PermissionDenied",
     "RateLimited",
     "ServerError",

@@ -153,9 +153,11 @@ class SipTrunksClient:
         await self._call(call, lambda _: None)
 
     async def list_pages(
-        self, project: str, location: str, page_size: int | None = None, page_token: str | None = None
+        self, project: str, location: str, page_size: int | None = None, page_token: str | None = None,
+        *, decode: Callable[[Any], tuple[list[SipTrunk], str]] | None = None,
     ) -> AsyncIterator[tuple[list[SipTrunk], str]]:
-        """Yield ``(trunks, next_page_token)`` per page; the last page has an empty token."""
+        """Yield ``(trunks, next_page_token)`` per page; the last page has an empty token.
+        ``decode`` (e.g. a :class:`PageDecoder`) replaces the plain page decoding."""
         if page_size is not None and page_size < 0:
             raise ValueError("page_size must be >= 0")
         parent = _checked_parent(project, location)
@@ -168,7 +170,7 @@ class SipTrunksClient:
                 "GET", project, location, f"{parent}/sipTrunks", request_params(parent=parent),
                 idempotent=True, params=params,
             )  # fmt: skip
-            trunks, next_token = await self._call(call, _decode_page)
+            trunks, next_token = await self._call(call, decode or _decode_page)
             yield trunks, next_token
             if not next_token:
                 return
@@ -296,6 +298,34 @@ def _decode(call: _Call, response: httpx.Response, decode: Callable[[Any], T]) -
         if call.idempotent:
             raise ApiError(message, http_status=response.status_code) from None
         raise OutcomeUnknown(message, http_status=response.status_code) from None
+
+
+class PageDecoder:
+    """Decodes list pages, reusing the model of an item identical to the one last seen under its
+    name: a listing repeated every few seconds then costs a dict comparison per unchanged trunk."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[dict[str, Any], SipTrunk]] = {}
+
+    def __call__(self, data: Any) -> tuple[list[SipTrunk], str]:
+        if not isinstance(data, dict):
+            raise ValueError("list response is not an object")
+        trunks: list[SipTrunk] = []
+        for item in data.get("sipTrunks") or []:
+            name = item.get("name") if isinstance(item, dict) else None
+            seen = self._seen.get(name) if isinstance(name, str) else None
+            if seen is not None and seen[0] == item:
+                trunks.append(seen[1])
+                continue
+            trunk = SipTrunk.model_validate(item)
+            if isinstance(name, str):
+                self._seen[name] = (item, trunk)
+            trunks.append(trunk)
+        return trunks, str(data.get("nextPageToken") or "")
+
+    def retain(self, names: set[str]) -> None:
+        """Forget trunks a complete listing no longer holds."""
+        self._seen = {n: v for n, v in self._seen.items() if n in names}
 
 
 def _decode_page(data: Any) -> tuple[list[SipTrunk], str]:
