@@ -22,6 +22,20 @@ from siptrunk_operator.spec import GROUP, PLURAL, VERSION
 RESOURCE = (GROUP, VERSION, PLURAL)
 
 
+class _NoDiffBase(kopf.DiffBaseStorage):
+    """There are no change handlers, so kopf's diff-base (a deep copy of every body on every watch
+    event, a tenth of the CPU of a 1,000-object burst) has nothing to compare: it is skipped."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return kopf.BodyEssence()
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 @kopf.on.login()
 def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
     return connection_info(settings)
@@ -30,6 +44,7 @@ def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | No
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.posting.enabled = False  # Events come from the engine, as siptrunk-operator
+    settings.persistence.diffbase_storage = _NoDiffBase()
     settings.posting.level = logging.WARNING
     info = connection_info(settings)
     if info is None:

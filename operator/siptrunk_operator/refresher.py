@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from siptrunk_operator.api import ApiError, PageDecoder
 from siptrunk_operator.models import SipTrunk, TrunkName
+from siptrunk_operator.plan.identity import Listing
 
 _LOG = logging.getLogger(__name__)
 PAGE_SIZE = 1000
@@ -191,7 +192,7 @@ class TrunkRefresher:
         parent.last_error, parent.problem_reported = None, False
         parent.next_due = now + self._delay(parent, now)
         self._notify(changed)
-        return tuple(listed.values())
+        return Listing(listed.values())
 
     def _notify(self, names: Iterable[str]) -> None:
         names = list(names)

@@ -20,6 +20,7 @@ from siptrunk_operator.external import TrunkClient, TrunkExternal
 from siptrunk_operator.kubeapi import KubeError, StaleObjectError
 from siptrunk_operator.models import Connection, SipHostname, SipTrunk
 from siptrunk_operator.plan.actions import Event, Observation, ObserveMode, Unobservable
+from siptrunk_operator.plan.identity import Listing
 from siptrunk_operator.plan.view import ObjectView
 from siptrunk_operator.spec import GROUP, VERSION
 
@@ -80,7 +81,7 @@ class FakeExternal:
         if self.on_list:
             self.on_list.pop(0)()
         self.listed = {n: t for n, t in self.trunks.items() if n not in self.hide_from_list}
-        return tuple(self.listed.values())
+        return Listing(self.listed.values())  # indexed, as the shared listing returns it
 
     async def create(self, project: str, location: str, trunk: SipTrunk) -> SipTrunk:
         self._check("create", trunk)

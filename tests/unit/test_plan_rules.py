@@ -111,6 +111,8 @@ def test_recover_create_never_creates_blindly(
     recovery = identity.recover_create(spec(), trunks, frozenset(owned_elsewhere))
     assert recovery == expected
     assert recovery.create == (expected == identity.Recovery())
+    indexed = identity.recover_create(spec(), identity.Listing(trunks), frozenset(owned_elsewhere))
+    assert indexed == expected  # the index finds exactly what a scan finds
 
 
 def test_ambiguous_message_tells_how_to_resolve() -> None:
@@ -200,6 +202,10 @@ def test_recovery_matches_what_was_sent_not_the_edited_spec() -> None:
     listed = [trunk(name="n1"), trunk(name="n2", displayName="Renamed while the create was in doubt")]
     assert identity.recover_create(edited, listed, frozenset(), sent=sent) == identity.Recovery(adopt="n1")
     assert identity.recover_create(edited, listed, frozenset()) == identity.Recovery(adopt="n2")
+    index = identity.Listing(listed)
+    assert identity.recover_create(edited, index, frozenset(), sent=sent) == identity.Recovery(adopt="n1")
+    assert identity.recover_create(edited, index, frozenset()) == identity.Recovery(adopt="n2")
+    assert identity.recover_create(edited, index, frozenset(), exclude="n2") == identity.Recovery()
 
 
 def test_fingerprint_ignores_order_and_case() -> None:

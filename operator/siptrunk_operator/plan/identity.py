@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
@@ -52,17 +53,47 @@ class Recovery:
         return self.adopt is None and not self.ambiguous
 
 
+class Listing(tuple[SipTrunk, ...]):
+    """A parent's trunks as one listing returned them, indexed (once, lazily) by what a create
+    sends: the creates sharing a listing look their candidates up instead of each scanning every
+    trunk, which at thousands of trunks made a burst quadratic."""
+
+    @functools.cached_property
+    def by_fingerprint(self) -> dict[str, list[SipTrunk]]:
+        index: dict[str, list[SipTrunk]] = {}
+        for trunk in self:
+            index.setdefault(fingerprint(trunk.expected_hostname, trunk.display_name), []).append(trunk)
+        return index
+
+    @functools.cached_property
+    def by_hostnames(self) -> dict[frozenset[str], list[SipTrunk]]:
+        index: dict[frozenset[str], list[SipTrunk]] = {}
+        for trunk in self:
+            index.setdefault(hostname_set(trunk.expected_hostname), []).append(trunk)
+        return index
+
+
+def _pool(spec: SipTrunkSpec, listed: Iterable[SipTrunk], sent: str | None) -> Iterable[SipTrunk]:
+    if not isinstance(listed, Listing):
+        return listed
+    if sent is not None:
+        return listed.by_fingerprint.get(sent, [])
+    return listed.by_hostnames.get(hostname_set(spec.expected_hostname), [])
+
+
 def recover_create(spec: SipTrunkSpec, listed: Iterable[SipTrunk], owned_elsewhere: Container[str],
-                   sent: str | None = None) -> Recovery:
+                   sent: str | None = None, *, exclude: str | None = None) -> Recovery:
     """Never a blind second create: adopt the single unowned match, create if none, else stop.
-    With `sent` (the marker's fingerprint) a match is what was sent; without it, what the spec asks."""
+    With `sent` (the marker's fingerprint) a match is what was sent; without it, what the spec asks.
+    `exclude` is a trunk known not to count (the missing one being re-created)."""
 
     def matches(trunk: SipTrunk) -> bool:
         if sent is None:
             return matches_spec(spec, trunk)
         return fingerprint(trunk.expected_hostname, trunk.display_name) == sent
 
-    candidates = sorted(t.name for t in listed if t.name and matches(t) and t.name not in owned_elsewhere)
+    candidates = sorted(t.name for t in _pool(spec, listed, sent)
+                        if t.name and t.name != exclude and matches(t) and t.name not in owned_elsewhere)
     if len(candidates) == 1:
         return Recovery(adopt=candidates[0])
     return Recovery(ambiguous=tuple(candidates))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from siptrunk_operator.models import SipTrunk
 from siptrunk_operator.plan import health
 from siptrunk_operator.plan.actions import (
     CheckUninstall,
@@ -44,6 +43,7 @@ from siptrunk_operator.plan.errors import Verdict, classify, flips_ready, nothin
 from siptrunk_operator.plan.errors import action_of as failed_action
 from siptrunk_operator.plan.identity import (
     ObjectRef,
+    Recovery,
     ambiguous_message,
     conflict_owner,
     existing_message,
@@ -242,11 +242,10 @@ class _ClaimedElsewhere:
                                              for c in self.claims(name))
 
 
-def _unowned_listing(view: ObjectView, facts: Facts, ctx: Context, exclude: str | None) -> tuple[
-        list[SipTrunk], _ClaimedElsewhere]:
-    """The listed trunks (without `exclude`) and which of them another SipTrunk claims."""
-    listed = [t for t in facts.listing or () if t.name and t.name != exclude]
-    return listed, _ClaimedElsewhere(view, ctx.claims)
+def _recover(view: ObjectView, facts: Facts, ctx: Context, *, sent: str | None, exclude: str | None) -> Recovery:
+    assert view.spec is not None
+    return recover_create(view.spec, facts.listing or (), _ClaimedElsewhere(view, ctx.claims), sent=sent,
+                          exclude=exclude)
 
 
 def _create_step(view: ObjectView, facts: Facts, ctx: Context, *, replacing: str | None = None) -> Step:
@@ -268,10 +267,9 @@ def _create_step(view: ObjectView, facts: Facts, ctx: Context, *, replacing: str
         return Step(WriteMarker(str(value)))
     if facts.listing is None:
         return Step(ListParent(spec.project_id, spec.location))
-    listed, owned = _unowned_listing(view, facts, ctx, replacing)
     earlier = not facts.marker_written
     sent = marker.fingerprint if earlier and marker is not None else None
-    recovery = recover_create(spec, listed, owned, sent=sent)
+    recovery = _recover(view, facts, ctx, sent=sent, exclude=replacing)
     if recovery.adopt and earlier and marker is not None:
         return Step(RecordIdentity(recovery.adopt), events=(Event(
             EventReason.RECOVERED, f"An interrupted create had made trunk {recovery.adopt}; adopted it "
@@ -336,8 +334,7 @@ def _delete_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
     if view.pending is not None and view.spec is not None:
         if facts.listing is None:
             return Step(ListParent(view.spec.project_id, view.spec.location))
-        listed, owned = _unowned_listing(view, facts, ctx, name)
-        recovery = recover_create(view.spec, listed, owned, sent=view.pending.fingerprint)
+        recovery = _recover(view, facts, ctx, sent=view.pending.fingerprint, exclude=name)
         if recovery.ambiguous:
             message = ambiguous_message(view.spec, recovery.ambiguous)
             return _failed(view, Verdict(Reason.CREATE_OUTCOME_UNKNOWN, message,
