@@ -819,3 +819,34 @@ def test_log_lines_carry_the_object_reference(caplog: pytest.LogCaptureFixture) 
         h.run()
     (record,) = [r for r in caplog.records if "status write failed" in r.getMessage()]
     assert record.k8s_ref == {"namespace": "ns", "name": "sip", "uid": "uid-sip"}  # type: ignore[attr-defined]
+
+
+def test_two_changed_fields_are_sent_in_one_patch_with_both_in_the_mask() -> None:
+    h = Harness()
+    h.settle()
+    h.kube.edit_spec("sip", displayName="B", expectedHostname=["z.example.com"])
+    h.watch_event()
+    h.run()
+    assert h.external.api_calls("update") == [("update", (T1, ("displayName", "expectedHostname")))]
+    patched = h.external.trunks[T1]
+    assert (patched.display_name, patched.expected_hostname) == ("B", ["z.example.com"])
+    assert "displayName, expectedHostname" in h.events.posted[0][1].message
+
+
+def test_a_failed_listing_before_a_create_says_the_trunk_is_not_there() -> None:
+    h = Harness()
+    h.add()
+    h.external.fail["list"] = PermissionDenied("denied", http_status=403)
+    h.run()
+    assert (h.condition("Ready")["status"], h.condition("Ready")["reason"]) == ("False", "PermissionDenied")
+
+
+def test_an_unchanged_connection_posts_no_event_when_status_changes_for_another_reason() -> None:
+    h = Harness()
+    h.settle()
+    h.external.cache(trunk(T1, connections=[("c1", "CONNECTED")]), also_in_api=True)
+    h.run()
+    h.external.cache(trunk(T1, display="edited", connections=[("c1", "CONNECTED")]), also_in_api=True)
+    h.run()  # Drifted: the status is rewritten, the connection is as it was
+    assert h.condition("Ready")["reason"] == "Drifted"
+    assert h.events.reasons() == ["ConnectionHealthy"]
