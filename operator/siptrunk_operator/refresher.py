@@ -71,7 +71,7 @@ class TrunkRefresher:
     """Keeps a listed copy of every watched trunk's parent; run `run()` as a background task."""
 
     def __init__(self, client: TrunkLister, *, fast_seconds: float, slow_seconds: float,
-                 settle_seconds: float = 120.0, max_age: float | None = None,
+                 settle_seconds: float = 30.0, max_age: float | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], str] = utc_now,
                  on_change: Callable[[Iterable[str]], None] | None = None) -> None:
         self._client = client

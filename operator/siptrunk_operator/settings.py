@@ -16,7 +16,7 @@ class OperatorSettings(BaseModel):
     )
     refresh_fast_seconds: float = Field(
         default=10.0, gt=0,
-        description="List interval for a (project, location) for 2 min after one of its trunks changed.",
+        description="List interval for a (project, location) for 30 s after the operator wrote one of its trunks.",
     )
     refresh_slow_seconds: float = Field(
         default=40.0, gt=0, description="List interval for a (project, location) whose trunks are all settled."
