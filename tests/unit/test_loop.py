@@ -39,6 +39,11 @@ class Harness:
         self.registry.observe(body, now=self.now)
         return str(body["metadata"]["uid"])
 
+    def edit(self, name: str = "sip", **changes: Any) -> None:
+        """A person's spec edit, as the watch delivers it."""
+        self.kube.edit_spec(name, **changes)
+        assert self.watch_event(name)
+
     def watch_event(self, name: str = "sip") -> bool:
         return self.registry.observe(self.kube.body(name), now=self.now)
 
@@ -215,8 +220,7 @@ def test_drift_is_reported_at_once_and_reverted_at_resync() -> None:
 def test_a_failed_update_flips_ready_and_a_failed_read_does_not() -> None:
     h = Harness()
     h.settle()
-    h.kube.edit_spec("sip", displayName="B")
-    h.watch_event()
+    h.edit(displayName="B")
     h.external.fail["update"] = Unavailable("down", http_status=503)
     wake = h.run()
     assert (h.condition("Ready")["status"], h.condition("Ready")["reason"]) == ("False", "APIUnavailable")
@@ -224,8 +228,7 @@ def test_a_failed_update_flips_ready_and_a_failed_read_does_not() -> None:
     h2 = Harness()
     h2.settle()
     h2.external.listed = None  # nothing cached: the changed object must GET its trunk
-    h2.kube.edit_spec("sip", displayName="B")
-    h2.watch_event()
+    h2.edit(displayName="B")
     h2.external.fail["get"] = Unavailable("down", http_status=503)
     h2.run()
     assert h2.condition("Ready")["status"] == "True"  # unknown is not "not as spec"
@@ -579,8 +582,7 @@ def test_the_marker_is_rewritten_when_the_spec_changed_before_the_create() -> No
 def test_an_edit_during_a_pass_is_applied_in_that_pass() -> None:
     h = Harness()
     h.settle()
-    h.kube.edit_spec("sip", displayName="B")
-    h.watch_event()
+    h.edit(displayName="B")
 
     def edit_again() -> None:
         h.kube.edit_spec("sip", expectedHostname=["z.example.com"])
@@ -595,8 +597,7 @@ def test_an_edit_during_a_pass_is_applied_in_that_pass() -> None:
 def test_a_paced_retry_is_not_hurried_by_listing_changes_but_a_fix_acts_at_once() -> None:
     h = Harness()
     h.settle()
-    h.kube.edit_spec("sip", displayName="B")
-    h.watch_event()
+    h.edit(displayName="B")
     h.external.fail["update"] = InvalidArgument("displayName too long", http_status=400)
     h.run()
     h.external.cache(trunk(T1, connections=[("c1", "CONNECTED")]))
@@ -705,8 +706,7 @@ def test_a_trunk_the_listing_does_not_show_yet_is_still_deleted_with_its_object(
 def test_a_failure_from_before_a_deletion_does_not_stop_the_delete() -> None:
     h = Harness()
     h.settle()
-    h.kube.edit_spec("sip", displayName="B")
-    h.watch_event()
+    h.edit(displayName="B")
     h.external.fail["update"] = Unavailable("down", http_status=503)
     h.kube.before_write.append(lambda: h.kube.objects["sip"]["metadata"].update(
         deletionTimestamp="2026-12-01T11:00:00Z", resourceVersion="901"))
@@ -735,8 +735,7 @@ def test_a_pass_that_keeps_meeting_conflicts_gives_up_after_four_plans() -> None
         original["metadata"]["resourceVersion"] = str(5000 + len(reads))
 
     h.kube.before_write.extend([bump] * 20)
-    h.kube.edit_spec("sip", displayName="B")
-    h.watch_event()
+    h.edit(displayName="B")
     h.external.fail.clear()
     assert h.run() == 1000 + SETTINGS.error_retry_seconds
     assert len(reads) == 4
@@ -775,8 +774,7 @@ def test_the_listing_follows_exactly_the_trunks_objects_name() -> None:
 def test_a_paced_retry_keeps_its_time_when_a_listing_wakes_the_object() -> None:
     h = Harness()
     h.settle()
-    h.kube.edit_spec("sip", displayName="B")
-    h.watch_event()
+    h.edit(displayName="B")
     h.external.fail["update"] = InvalidArgument("too long", http_status=400)
     first = h.run()
     h.now += 100
@@ -787,8 +785,7 @@ def test_a_paced_retry_keeps_its_time_when_a_listing_wakes_the_object() -> None:
 def test_a_failed_action_earns_no_event_of_its_own() -> None:
     h = Harness()
     h.settle()
-    h.kube.edit_spec("sip", displayName="B")
-    h.watch_event()
+    h.edit(displayName="B")
     h.external.fail["update"] = Unavailable("down", http_status=503)
     h.run()
     assert h.events.reasons() == ["APIUnavailable"]
@@ -824,8 +821,7 @@ def test_log_lines_carry_the_object_reference(caplog: pytest.LogCaptureFixture) 
 def test_two_changed_fields_are_sent_in_one_patch_with_both_in_the_mask() -> None:
     h = Harness()
     h.settle()
-    h.kube.edit_spec("sip", displayName="B", expectedHostname=["z.example.com"])
-    h.watch_event()
+    h.edit(displayName="B", expectedHostname=["z.example.com"])
     h.run()
     assert h.external.api_calls("update") == [("update", (T1, ("displayName", "expectedHostname")))]
     patched = h.external.trunks[T1]

@@ -4,13 +4,12 @@ workers runs `Reconciler.reconcile`; the wake-up each pass asks for is the only 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from siptrunk_operator.engine.events import EventPoster
+from siptrunk_operator.engine.events import EventPoster, cancel_all
 from siptrunk_operator.engine.loop import KubeWrites, Reconciler
 from siptrunk_operator.engine.queue import WorkQueue
 from siptrunk_operator.engine.registry import Registry
@@ -60,11 +59,7 @@ class Engine:
         self._tasks.append(asyncio.create_task(self._refresh(), name="trunk-refresher"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         await self.events.flush()
         await self.events.stop()
         await self.client.aclose()
