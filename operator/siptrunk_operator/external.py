@@ -7,18 +7,15 @@ action that failed.
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from siptrunk_operator.api import ApiError, NotFound
 from siptrunk_operator.models import SipTrunk
 from siptrunk_operator.plan.actions import Observation, ObserveMode, Unobservable
 from siptrunk_operator.plan.errors import ApiAction
 from siptrunk_operator.refresher import CachedTrunk, TrunkLister, TrunkRefresher, utc_now
-
-T = TypeVar("T")
 
 
 class TrunkClient(TrunkLister, Protocol):
@@ -65,9 +62,8 @@ async def _acting(action: ApiAction) -> AsyncIterator[None]:
 class ListedTrunks:
     """TrunkExternal over the REST client and the shared listing."""
 
-    def __init__(self, client: TrunkClient, refresher: TrunkRefresher,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.client, self.refresher, self._clock = client, refresher, clock
+    def __init__(self, client: TrunkClient, refresher: TrunkRefresher) -> None:
+        self.client, self.refresher = client, refresher
 
     async def observe(self, name: str, mode: ObserveMode) -> Observation | Unobservable:
         cached = self.refresher.lookup(name)

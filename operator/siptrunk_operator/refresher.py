@@ -55,8 +55,8 @@ class _Parent:
     location: str
     watched: set[str] = field(default_factory=set)
     trunks: dict[str, SipTrunk] = field(default_factory=dict)
-    changed_at: dict[str, float] = field(default_factory=dict)
-    recorded_at: dict[str, float] = field(default_factory=dict)  # the operator's own writes
+    written_at: dict[str, float] = field(default_factory=dict)  # the operator's writes, for the fast pace
+    recorded_at: dict[str, float] = field(default_factory=dict)  # writes that a listing in flight must not undo
     listed_at: float | None = None
     listed_wall: str = ""
     next_due: float = 0.0
@@ -81,7 +81,6 @@ class TrunkRefresher:
         self.on_change = on_change
         self._parents: dict[tuple[str, str], _Parent] = {}
         self._wakeup = asyncio.Event()
-        self.list_calls = 0
 
     def _parent(self, project: str, location: str) -> _Parent:
         key = (project, location)
@@ -131,7 +130,7 @@ class TrunkRefresher:
             parent = self._parent_of(trunk.name)
             now = self._clock()
             parent.trunks[trunk.name] = trunk
-            parent.changed_at[trunk.name] = parent.recorded_at[trunk.name] = now
+            parent.written_at[trunk.name] = parent.recorded_at[trunk.name] = now
             if now + self.fast_seconds < parent.next_due:
                 parent.next_due = now + self.fast_seconds
                 self._wakeup.set()
@@ -177,7 +176,6 @@ class TrunkRefresher:
         listed: dict[str, SipTrunk] = {}
         async for page, _ in self._client.list_pages(parent.project, parent.location, PAGE_SIZE,
                                                      decode=parent.decoder):
-            self.list_calls += 1
             listed.update({t.name: t for t in page if t.name})
         parent.decoder.retain(set(listed))
         for name, recorded in parent.recorded_at.items():  # newer than this listing
@@ -201,8 +199,8 @@ class TrunkRefresher:
 
     def _delay(self, parent: _Parent, now: float) -> float:
         """Fast while the operator wrote one of the trunks lately (its connections are settling)."""
-        parent.changed_at = {n: t for n, t in parent.changed_at.items() if now - t < self._settle}
-        recent = any(n in parent.watched for n in parent.changed_at)
+        parent.written_at = {n: t for n, t in parent.written_at.items() if now - t < self._settle}
+        recent = any(n in parent.watched for n in parent.written_at)
         return self.fast_seconds if recent else self.slow_seconds
 
     async def run(self) -> None:
