@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-from siptrunk_operator.api import ApiError, NotFound
+from siptrunk_operator.api import ApiError, NotFound, RetryHook
 from siptrunk_operator.models import SipTrunk
 from siptrunk_operator.plan.actions import Observation, ObserveMode, Unobservable
 from siptrunk_operator.plan.errors import ApiAction
@@ -23,25 +23,33 @@ class TrunkClient(TrunkLister, Protocol):
 
     async def get(self, name: str) -> SipTrunk: ...
 
-    async def create(self, project: str, location: str, trunk: SipTrunk) -> SipTrunk: ...
+    async def create(self, project: str, location: str, trunk: SipTrunk, *, deadline: float | None = None,
+                     on_retry: RetryHook | None = None) -> SipTrunk: ...
 
-    async def patch(self, trunk: SipTrunk, update_mask: Sequence[str]) -> SipTrunk: ...
+    async def patch(self, trunk: SipTrunk, update_mask: Sequence[str], *,
+                    on_retry: RetryHook | None = None) -> SipTrunk: ...
 
-    async def delete(self, name: str) -> None: ...
+    async def delete(self, name: str, *, on_retry: RetryHook | None = None) -> None: ...
 
     async def aclose(self) -> None: ...
 
 
 class TrunkExternal(Protocol):
+    """The writes take `on_retry`, called (with the error carrying its action) before the client
+    retries: the loop reports a failing write while it still retries."""
+
     async def observe(self, name: str, mode: ObserveMode) -> Observation | Unobservable: ...
 
     async def list_parent(self, project: str, location: str, *, started_after: float) -> tuple[SipTrunk, ...]: ...
 
-    async def create(self, project: str, location: str, trunk: SipTrunk) -> SipTrunk: ...
+    async def create(self, project: str, location: str, trunk: SipTrunk, *, deadline: float,
+                     on_retry: RetryHook | None = None) -> SipTrunk:
+        """`deadline` (monotonic) is hard: see SipTrunksClient.create."""
+        ...
 
-    async def update(self, trunk: SipTrunk, mask: Sequence[str]) -> SipTrunk: ...
+    async def update(self, trunk: SipTrunk, mask: Sequence[str], *, on_retry: RetryHook | None = None) -> SipTrunk: ...
 
-    async def delete(self, name: str) -> bool:
+    async def delete(self, name: str, *, on_retry: RetryHook | None = None) -> bool:
         """True if the trunk was deleted, False if it was already gone."""
         ...
 
@@ -57,6 +65,17 @@ async def _acting(action: ApiAction) -> AsyncIterator[None]:
     except ApiError as err:
         err.action = str(action)
         raise
+
+
+def _labelled(action: ApiAction, hook: RetryHook | None) -> RetryHook | None:
+    if hook is None:
+        return None
+
+    async def report(err: ApiError, delay: float) -> None:
+        err.action = str(action)
+        await hook(err, delay)
+
+    return report
 
 
 class ListedTrunks:
@@ -85,11 +104,15 @@ class ListedTrunks:
         async with _acting(ApiAction.LIST):
             return await self.refresher.listing(project, location, started_after=started_after)
 
-    async def create(self, project: str, location: str, trunk: SipTrunk) -> SipTrunk:
-        return await self._written(ApiAction.CREATE, self.client.create(project, location, trunk))
+    async def create(self, project: str, location: str, trunk: SipTrunk, *, deadline: float,
+                     on_retry: RetryHook | None = None) -> SipTrunk:
+        hook = _labelled(ApiAction.CREATE, on_retry)
+        return await self._written(ApiAction.CREATE, self.client.create(project, location, trunk, deadline=deadline,
+                                                                        on_retry=hook))
 
-    async def update(self, trunk: SipTrunk, mask: Sequence[str]) -> SipTrunk:
-        return await self._written(ApiAction.UPDATE, self.client.patch(trunk, mask))
+    async def update(self, trunk: SipTrunk, mask: Sequence[str], *, on_retry: RetryHook | None = None) -> SipTrunk:
+        hook = _labelled(ApiAction.UPDATE, on_retry)
+        return await self._written(ApiAction.UPDATE, self.client.patch(trunk, mask, on_retry=hook))
 
     async def _written(self, action: ApiAction, call: Awaitable[SipTrunk]) -> SipTrunk:
         async with _acting(action):
@@ -97,10 +120,10 @@ class ListedTrunks:
         self.refresher.record(trunk)
         return trunk
 
-    async def delete(self, name: str) -> bool:
+    async def delete(self, name: str, *, on_retry: RetryHook | None = None) -> bool:
         try:
             async with _acting(ApiAction.DELETE):
-                await self.client.delete(name)
+                await self.client.delete(name, on_retry=_labelled(ApiAction.DELETE, on_retry))
         except NotFound:
             return False
         return True

@@ -22,6 +22,7 @@ class Reason(enum.StrEnum):
     SYNCED = "Synced"
     PROGRESSING = "Progressing"
     CREATING = "Creating"
+    CREATE_PENDING = "CreatePending"
     DRIFTED = "Drifted"
     NOT_FOUND_IN_API = "NotFoundInAPI"
     CONFLICT = "Conflict"

@@ -124,6 +124,11 @@ class TrunkRefresher:
             return f"The listing of {where} is late ({age}); connection state is not current."
         return f"Listing {where} fails ({age}): {parent.last_error}"
 
+    def listing_ages(self) -> dict[tuple[str, str], float]:
+        """Seconds since each listed (project, location) was last listed completely."""
+        now = self._clock()
+        return {key: now - parent.listed_at for key, parent in self._parents.items() if parent.listed_at is not None}
+
     def record(self, trunk: SipTrunk) -> None:
         """Write-through after a create or patch, so the cache never lags the operator's own writes."""
         if trunk.name:

@@ -35,6 +35,18 @@ class OperatorSettings(BaseModel):
     permission_retry_seconds: float = Field(
         default=120.0, gt=0, description="Delay before retrying after 401/403 (an IAM fix takes effect)."
     )
+    create_deadline_seconds: float = Field(
+        default=60.0, gt=0,
+        description="Hard deadline of a create, counted from its pending marker: no attempt is sent after it, "
+                    "and it is the server-side timeout sent with the request (Google's service config for "
+                    "sipTrunks says 60 s).",
+    )
+    create_settle_margin_seconds: float = Field(
+        default=30.0, ge=0,
+        description="Added to the create deadline before an interrupted create is judged (list, then adopt or "
+                    "create again): covers a server finishing a request it received, and clock skew between "
+                    "operator replicas.",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> OperatorSettings:

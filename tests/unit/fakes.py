@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from siptrunk_operator.api import ApiError, NotFound
+from siptrunk_operator.api import ApiError, NotFound, RetryHook
 from siptrunk_operator.engine.engine import EngineKube
 from siptrunk_operator.engine.loop import EventSink, KubeWrites
 from siptrunk_operator.external import TrunkClient, TrunkExternal
@@ -51,6 +51,10 @@ class FakeExternal:
     """Callables run (one per listing) while a listing is in flight."""
     hide_from_list: set[str] = field(default_factory=set)
     """Trunks a listing does not show yet (an eventually consistent list)."""
+    retried: dict[str, ApiError] = field(default_factory=dict)
+    """Maps an action to an error its next call meets once and retries past (reported via on_retry)."""
+    deadlines: list[float] = field(default_factory=list)
+    """The hard deadline each create was given."""
 
     def _check(self, action: str, detail: Any) -> None:
         self.calls.append((action, detail))
@@ -83,7 +87,18 @@ class FakeExternal:
         self.listed = {n: t for n, t in self.trunks.items() if n not in self.hide_from_list}
         return Listing(self.listed.values())  # indexed, as the shared listing returns it
 
-    async def create(self, project: str, location: str, trunk: SipTrunk) -> SipTrunk:
+    async def _retries(self, action: str, on_retry: RetryHook | None) -> None:
+        """A call the client retries once (through `on_retry`) before its outcome."""
+        error = self.retried.pop(action, None)
+        if error is not None and on_retry is not None:
+            error.action = action
+            self.calls.append((action, "retried"))
+            await on_retry(error, 2.0)
+
+    async def create(self, project: str, location: str, trunk: SipTrunk, *, deadline: float,
+                     on_retry: RetryHook | None = None) -> SipTrunk:
+        self.deadlines.append(deadline)
+        await self._retries("create", on_retry)
         self._check("create", trunk)
         name = f"projects/{project}/locations/{location}/sipTrunks/t{self.next_id}"
         self.next_id += 1
@@ -93,7 +108,8 @@ class FakeExternal:
             self.listed[name] = created
         return created
 
-    async def update(self, trunk: SipTrunk, mask: Sequence[str]) -> SipTrunk:
+    async def update(self, trunk: SipTrunk, mask: Sequence[str], *, on_retry: RetryHook | None = None) -> SipTrunk:
+        await self._retries("update", on_retry)
         self._check("update", (trunk.name, tuple(mask)))
         name = str(trunk.name)
         if name not in self.trunks:
@@ -106,7 +122,8 @@ class FakeExternal:
             self.listed[name] = patched  # write-through, as the shared listing does
         return patched
 
-    async def delete(self, name: str) -> bool:
+    async def delete(self, name: str, *, on_retry: RetryHook | None = None) -> bool:
+        await self._retries("delete", on_retry)
         self._check("delete", name)
         return self.trunks.pop(name, None) is not None
 
@@ -269,18 +286,20 @@ class FakeClient:
             raise NotFound(name)
         return self.trunks[name]
 
-    async def create(self, project: str, location: str, trunk: SipTrunk) -> SipTrunk:
+    async def create(self, project: str, location: str, trunk: SipTrunk, *, deadline: float | None = None,
+                     on_retry: RetryHook | None = None) -> SipTrunk:
         self.calls.append("create")
         name = f"projects/{project}/locations/{location}/sipTrunks/t{self.next_id}"
         self.next_id += 1
         self.trunks[name] = trunk.model_copy(update={"name": name})
         return self.trunks[name]
 
-    async def patch(self, trunk: SipTrunk, update_mask: Sequence[str]) -> SipTrunk:
+    async def patch(self, trunk: SipTrunk, update_mask: Sequence[str], *,
+                    on_retry: RetryHook | None = None) -> SipTrunk:
         self.calls.append("patch")
         return self.trunks[str(trunk.name)]
 
-    async def delete(self, name: str) -> None:
+    async def delete(self, name: str, *, on_retry: RetryHook | None = None) -> None:
         self.calls.append("delete")
         if self.trunks.pop(name, None) is None:
             raise NotFound(name)

@@ -17,6 +17,7 @@ from siptrunk_operator.api import (
     DeadlineExceeded,
     InvalidArgument,
     NotFound,
+    NotSent,
     OutcomeUnknown,
     RateLimited,
     ServerError,
@@ -375,3 +376,61 @@ async def test_per_attempt_timeout_is_bounded_by_deadline(
     assert reads[0] == 10
     assert all(read <= 10 for read in reads)
     assert reads[-1] < 10  # the last attempt only got what was left of the deadline
+
+
+# -- a create's hard deadline, and reporting retries -------------------------------------------------------
+
+
+async def test_a_create_is_never_sent_after_its_hard_deadline(
+    make_client: Callable[..., SipTrunksClient], fake_time: FakeTime
+) -> None:
+    script = Script(ok())
+    async with make_client(script) as client:
+        with pytest.raises(NotSent):
+            await client.create("p", "global", SipTrunk(expected_hostname=["a.example.com"]),
+                                deadline=fake_time.now)  # it waited for quota past its deadline
+    assert script.requests == []
+
+
+async def test_a_create_tells_the_server_its_deadline_and_stops_retrying_at_it(
+    make_client: Callable[..., SipTrunksClient], fake_time: FakeTime
+) -> None:
+    seen: list[tuple[str, float]] = []
+
+    def slow_503(request: httpx.Request) -> httpx.Response:
+        seen.append((request.headers["X-Server-Timeout"], request.extensions["timeout"]["read"]))
+        fake_time.now += 5  # each attempt "takes" 5 s
+        return error_response(503, "UNAVAILABLE")
+
+    async with make_client(slow_503, max_attempts=100) as client:
+        with pytest.raises(Unavailable):
+            await client.create("p", "global", SipTrunk(expected_hostname=["a.example.com"]),
+                                deadline=fake_time.now + 20)
+    assert seen[0] == ("20.000", 20)
+    assert [float(header) for header, _ in seen] == [read for _, read in seen]  # both are what is left
+    assert all(read <= 20 for _, read in seen) and len(seen) == 3  # 5 + 1 + 5 + 2 + 5 = 18; the next would end past 20
+    assert fake_time.now <= 1000 + 20
+
+
+async def test_calls_without_a_hard_deadline_send_no_server_timeout(
+    make_client: Callable[..., SipTrunksClient]
+) -> None:
+    script = Script(ok())
+    async with make_client(script) as client:
+        await client.get(NAME)
+        await client.create("p", "global", SipTrunk(expected_hostname=["a.example.com"]))
+    assert all("X-Server-Timeout" not in request.headers for request in script.requests)
+
+
+async def test_every_retry_is_reported_before_its_back_off(
+    make_client: Callable[..., SipTrunksClient], fake_time: FakeTime
+) -> None:
+    script = Script(error_response(503, "UNAVAILABLE"), error_response(503, "UNAVAILABLE"), ok({}))
+    reported: list[tuple[str, float, float]] = []
+
+    async def report(err: ApiError, delay: float) -> None:
+        reported.append((type(err).__name__, delay, fake_time.now))
+
+    async with make_client(script) as client:
+        await client.delete(NAME, on_retry=report)
+    assert reported == [("Unavailable", 1.0, 1000.0), ("Unavailable", 2.0, 1001.0)]

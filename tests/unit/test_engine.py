@@ -42,7 +42,7 @@ def test_a_burst_of_events_makes_one_pass_per_object_and_forgets_deleted_ones() 
             for i in range(10):  # the operator's own writes come back as events: not news
                 feed(engine, kube, f"t{i}")
             await settle(engine, kube)
-            assert client.calls.count("create") == 10 and len(kube.status_writes()) == 10
+            assert client.calls.count("create") == 10 and len(kube.status_writes()) == 20  # Creating, then Ready
             for i in range(10):
                 engine.observe(kube.body(f"t{i}"), "DELETED", {})
             assert len(engine.registry) == 0 and len(engine.queue) == 0

@@ -4,6 +4,7 @@ writes a user would see (API calls, annotations, status, Events)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,10 @@ SETTINGS = OperatorSettings(resync_seconds=600, error_retry_seconds=30, invalid_
                             permission_retry_seconds=120)
 SPEC = {"projectID": "p", "expectedHostname": ["a.example.com"], "displayName": "A"}
 T1 = f"{PARENT}/sipTrunks/t1"
+START = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
+"""The wall clock at monotonic 1000; it moves with the harness's monotonic clock."""
+SETTLED = "2026-12-01T09:50:00Z"
+"""A pending marker stamped long enough ago (10 min) that its create can no longer commit."""
 
 
 class Harness:
@@ -32,7 +37,10 @@ class Harness:
         self.now = 1000.0
         self.reconciler = Reconciler(self.external, self.kube, self.registry, self.events, SETTINGS,
                                      lambda name: self.claims.get(name, []), clock=lambda: self.now,
-                                     wall=lambda: "2026-12-01T10:00:00.000000Z")
+                                     wall=self.wall)
+
+    def wall(self) -> str:
+        return (START + dt.timedelta(seconds=self.now - 1000)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def add(self, name: str = "sip", spec: Mapping[str, Any] = SPEC, **meta: Any) -> str:
         body = self.kube.add(name, spec, **meta)
@@ -85,7 +93,12 @@ def test_create_writes_marker_lists_once_creates_once_and_records_the_name() -> 
     assert meta[0][2]["finalizers"] == [FINALIZER]
     assert set(meta[0][2]["annotations"]) == {CREATE_PENDING_ANNOTATION}
     assert meta[1][2]["annotations"] == {TRUNK_NAME_ANNOTATION: T1, CREATE_PENDING_ANNOTATION: None}
-    assert len(h.kube.status_writes()) == 1
+    progress, _ = h.kube.status_writes()  # Creating is stored before the marker and the create
+    assert h.kube.writes.index(progress) < h.kube.writes.index(meta[0])
+    reported = {c["type"]: c for c in progress[2]["conditions"]}
+    assert (reported["Ready"]["reason"], reported["Reconciling"]["status"], reported["Reconciling"]["reason"]) \
+        == ("Creating", "True", "Creating")
+    assert progress[2]["observedGeneration"] == 1 and reported["Ready"]["observedGeneration"] == 1
     assert h.annotations() == {TRUNK_NAME_ANNOTATION: T1}
     assert h.status()["name"] == T1 and h.status()["observedGeneration"] == 1
     assert (h.condition("Ready")["status"], h.condition("Ready")["reason"]) == ("True", "UpToDate")
@@ -95,6 +108,7 @@ def test_create_writes_marker_lists_once_creates_once_and_records_the_name() -> 
     assert not h.events.posted[0][1].warning
     assert wake == pytest.approx(1000 + 600, abs=600 * 0.26)
     assert T1 in h.external.watched
+    assert h.external.deadlines == [1000 + SETTINGS.create_deadline_seconds]  # counted from the marker
 
 
 def test_a_settled_object_costs_no_call_and_no_write() -> None:
@@ -107,9 +121,17 @@ def test_a_settled_object_costs_no_call_and_no_write() -> None:
 
 def test_an_interrupted_create_is_recovered_from_the_listing_not_repeated() -> None:
     h = Harness()
-    h.external.trunks[T1] = trunk(T1)
-    marker = f"2026-12-01T09:59:00Z {fingerprint(['a.example.com'], 'A')}"
+    marker = f"2026-12-01T09:59:00Z {fingerprint(['a.example.com'], 'A')}"  # 60 s ago: it may still commit
     h.add(annotations={CREATE_PENDING_ANNOTATION: marker}, finalizers=[FINALIZER])
+    wake = h.run()
+    # exactly when the create can no longer commit:
+    assert wake == 1000 - 60 + SETTINGS.create_deadline_seconds + SETTINGS.create_settle_margin_seconds
+    assert h.external.calls == [] and h.kube.metadata_writes() == []
+    pending = h.condition("Ready")
+    assert (pending["status"], pending["reason"]) == ("False", "CreatePending")
+    assert "10:00:30Z" in pending["message"] and h.condition("Reconciling")["status"] == "True"
+    h.external.trunks[T1] = trunk(T1)  # the held create commits late
+    h.now = wake
     h.run()
     assert [c[0] for c in h.external.calls] == ["list"]
     assert h.annotations() == {TRUNK_NAME_ANNOTATION: T1}
@@ -179,7 +201,8 @@ def test_a_lost_create_response_is_recovered_on_the_next_pass() -> None:
     h.run()
     h.external.trunks[T1] = trunk(T1)  # the create had committed on the server; only the answer was lost
     assert not h.watch_event()  # nothing a person changed: the retry comes at its own time
-    h.now += SETTINGS.error_retry_seconds
+    assert h.condition("Ready")["reason"] == "CreatePending" and h.condition("Synced")["reason"] == "OutcomeUnknown"
+    h.now += SETTINGS.create_deadline_seconds + SETTINGS.create_settle_margin_seconds
     h.run()
     assert h.annotations() == {TRUNK_NAME_ANNOTATION: T1}
     assert "Recovered" in h.events.reasons()
@@ -353,6 +376,30 @@ def deleting(h: Harness, **meta: Any) -> None:
     h.add(deleting=True, **{**established(), **meta})
 
 
+def test_a_delete_the_client_keeps_retrying_shows_synced_false_at_its_first_retry() -> None:
+    h = Harness()
+    h.external.trunks[T1] = trunk(T1)
+    deleting(h)
+    h.external.retried["delete"] = Unavailable("down", http_status=503)
+    h.external.fail["delete"] = Unavailable("still down", http_status=503)
+    h.run()
+    assert h.external.api_calls("delete") == [("delete", "retried"), ("delete", T1)]
+    first = h.kube.status_writes()[0][2]  # written while the client was still retrying
+    synced = next(c for c in first["conditions"] if c["type"] == "Synced")
+    assert (synced["status"], synced["reason"]) == ("False", "APIUnavailable") and "retrying" in synced["message"]
+    assert h.condition("Synced")["reason"] == "APIUnavailable" and "sip" in h.kube.objects
+    assert h.events.reasons() == ["APIUnavailable"]  # one Warning, not one per attempt
+
+
+def test_a_write_that_succeeds_after_retries_ends_synced() -> None:
+    h = Harness()
+    h.settle()
+    h.edit(displayName="B")
+    h.external.retried["update"] = Unavailable("blip", http_status=503)
+    h.run()
+    assert h.condition("Synced")["status"] == "True" and h.condition("Ready")["reason"] == "UpToDate"
+
+
 def test_delete_deletes_the_trunk_then_releases_the_finalizer() -> None:
     h = Harness()
     h.external.trunks[T1] = trunk(T1)
@@ -381,7 +428,7 @@ def test_an_ambiguous_delete_listing_stalls_and_keeps_the_finalizer() -> None:
     assert h.external.api_calls("delete") == []
     assert FINALIZER in h.kube.objects["sip"]["metadata"]["finalizers"]
     assert h.condition("Synced")["reason"] == "CreateOutcomeUnknown" and h.condition("Stalled")["status"] == "True"
-    assert wake == 1000 + SETTINGS.invalid_spec_retry_seconds
+    assert wake == 1000 + SETTINGS.refresh_slow_seconds  # never a 900 s cycle: it re-checks at the listing pace
 
 
 @pytest.mark.parametrize("spec", [
@@ -454,7 +501,7 @@ def test_a_create_survives_a_conflict_on_recording_its_name() -> None:
             h.kube.objects["sip"]["metadata"]["labels"] = {"team": "x"}
             h.kube.objects["sip"]["metadata"]["resourceVersion"] = "999"
 
-    h.kube.before_write.extend([lambda: None, conflicting_edit])
+    h.kube.before_write.extend([lambda: None, lambda: None, conflicting_edit])
     h.run()
     assert done, "the conflicting edit happened"
     assert len(h.external.api_calls("create")) == 1 and len(h.external.api_calls("list")) == 1
@@ -532,7 +579,7 @@ def test_deleted_while_its_create_was_in_flight_leaves_no_orphan() -> None:
             h.kube.objects["sip"]["metadata"].update(deletionTimestamp="2026-12-01T11:00:00Z",
                                                     resourceVersion="900")
 
-    h.kube.before_write.extend([lambda: None, delete_now])  # the marker lands; the name write conflicts
+    h.kube.before_write.extend([lambda: None, lambda: None, delete_now])  # progress, marker; the name write conflicts
     h.run()
     assert h.external.api_calls("delete") == [("delete", T1)]
     assert h.external.trunks == {} and "sip" not in h.kube.objects
@@ -574,7 +621,7 @@ def test_the_marker_is_rewritten_when_the_spec_changed_before_the_create() -> No
     marker = h.annotations()[CREATE_PENDING_ANNOTATION]
     assert marker.endswith(fingerprint(["a.example.com"], "B"))
     h.external.trunks[T1] = trunk(T1, display="B")  # the lost create had committed
-    h.now += SETTINGS.error_retry_seconds
+    h.now += SETTINGS.create_deadline_seconds + SETTINGS.create_settle_margin_seconds
     h.run()
     assert len(h.external.api_calls("create")) == 1 and h.annotations() == {TRUNK_NAME_ANNOTATION: T1}
 
@@ -666,13 +713,12 @@ def test_a_deletion_that_arrives_while_the_pass_lists_stops_the_create() -> None
     h = Harness()
     h.add()
 
-    def deleted_meanwhile() -> None:  # the watch delivers the deletion while the pass lists
-        h.kube.objects["sip"]["metadata"].update(deletionTimestamp="2026-12-01T11:00:00Z", resourceVersion="950")
-        h.watch_event()
+    def deleted_meanwhile() -> None:  # no finalizer yet (it comes with the marker): the object is just gone
+        del h.kube.objects["sip"]
 
     h.external.on_list.append(deleted_meanwhile)
     h.run()
-    assert h.external.api_calls("create") == [] and "sip" not in h.kube.objects
+    assert h.external.api_calls("create") == [] and h.kube.metadata_writes() == []
 
 
 def test_an_edit_that_arrives_while_the_pass_lists_is_what_gets_created() -> None:
@@ -698,7 +744,7 @@ def test_a_trunk_the_listing_does_not_show_yet_is_still_deleted_with_its_object(
         if h.external.api_calls("create"):
             h.kube.objects["sip"]["metadata"].update(deletionTimestamp="2026-12-01T11:00:00Z", resourceVersion="900")
 
-    h.kube.before_write.extend([lambda: None, delete_now])
+    h.kube.before_write.extend([lambda: None, lambda: None, delete_now])
     h.run()
     assert ("delete", T1) in h.external.api_calls("delete") and T1 not in h.external.trunks
 
@@ -717,8 +763,8 @@ def test_a_failure_from_before_a_deletion_does_not_stop_the_delete() -> None:
 def test_events_earned_before_the_object_vanished_are_still_posted() -> None:
     h = Harness()
     h.add()
-    h.kube.before_write.extend([lambda: None, lambda: None, lambda: h.kube.objects["sip"]["metadata"].update(
-        resourceVersion="990")])  # the status write conflicts ...
+    bump = lambda: h.kube.objects["sip"]["metadata"].update(resourceVersion="990")  # noqa: E731
+    h.kube.before_write.extend([lambda: None, lambda: None, lambda: None, bump])  # the status write conflicts ...
     h.kube.vanish_on_read = True  # ... because the object was deleted
     assert h.run() is None
     assert h.events.reasons() == ["Created"]

@@ -116,8 +116,11 @@ def test_recover_create_never_creates_blindly(
 
 
 def test_ambiguous_message_tells_how_to_resolve() -> None:
-    message = identity.ambiguous_message(spec(), ["n1", "n2"])
+    message = identity.ambiguous_message(spec(), ["n1", "n2"], "2026-12-01T10:00:00Z", deleting=False)
     assert "n1, n2" in message and "spec.resourceID" in message and "projects/p/locations/global" in message
+    assert "2026-12-01T10:00:00Z" in message and "adopts the one left" in message
+    on_delete = identity.ambiguous_message(spec(), ["n1", "n2"], "2026-12-01T10:00:00Z", deleting=True)
+    assert "Nothing is deleted" in on_delete and "deletionPolicy: Abandon" in on_delete
 
 
 def test_conflict_owner_prefers_established_then_oldest() -> None:

@@ -7,15 +7,18 @@ from typing import Any
 
 import pytest
 
-from siptrunk_operator.api import Unavailable
+from siptrunk_operator.api import OutcomeUnknown, Unavailable
 from siptrunk_operator.plan.actions import (
     ClearMarker,
+    DeleteTrunk,
     EnsureFinalizer,
     Facts,
+    ListParent,
     Observation,
     Observe,
     ObserveMode,
     ReleaseFinalizer,
+    ReportProgress,
     Result,
     Step,
     Unobservable,
@@ -24,8 +27,9 @@ from siptrunk_operator.plan.actions import (
 from siptrunk_operator.plan.conditions import ConditionUpdate, progress_conditions, synced_ok
 from siptrunk_operator.plan.errors import Verdict
 from siptrunk_operator.plan.identity import ObjectRef, Recovery, fingerprint
+from siptrunk_operator.plan.pacing import create_settles_at, create_settles_in
 from siptrunk_operator.plan.status import plan_status
-from siptrunk_operator.plan.steps import Context, next_step, observe_mode
+from siptrunk_operator.plan.steps import Context, next_step, observe_mode, retrying
 from siptrunk_operator.plan.view import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION, ObjectView, PendingMarker
 from siptrunk_operator.reasons import ConditionType, Reason
 from siptrunk_operator.settings import FINALIZER, OperatorSettings
@@ -62,6 +66,8 @@ def reason_of(step: Step, kind: str = "Ready") -> str | None:
 
 
 OWNED = {TRUNK_NAME_ANNOTATION: T1}
+CREATING = {"conditions": [{"type": "Ready", "status": "False", "reason": "Creating", "observedGeneration": 1}]}
+"""Status once the pass has reported that it is creating the trunk."""
 
 
 @pytest.mark.parametrize(("spec", "annotations", "message"), [
@@ -86,8 +92,15 @@ def test_a_failure_already_reported_posts_no_second_event() -> None:
     assert reason_of(step) == "InvalidSpec" and step.result.events == ()
 
 
-def test_a_new_object_starts_with_the_marker() -> None:
-    step = next_step(view(finalizers=()), Facts(), ctx())
+def test_a_new_object_reports_creating_lists_then_writes_the_marker() -> None:
+    first = next_step(view(finalizers=()), Facts(), ctx())
+    assert isinstance(first.action, ReportProgress)
+    assert [(c.type, c.status, c.reason) for c in first.action.conditions] == [("Ready", "False", "Creating")]
+    stale = {"conditions": [{**CREATING["conditions"][0], "observedGeneration": 1}]}
+    assert isinstance(next_step(view(status=stale, generation=2), Facts(), ctx()).action, ReportProgress)
+    listing = next_step(view(finalizers=(), status=CREATING), Facts(), ctx())
+    assert listing.action == ListParent("p", "global")  # the listing comes before the marker
+    step = next_step(view(finalizers=(), status=CREATING), Facts(listing=()), ctx())
     assert isinstance(step.action, WriteMarker)
     stamp, _, digest = step.action.value.partition(" ")
     assert stamp == "2026-12-01T10:00:00Z" and len(digest) == 16
@@ -203,9 +216,9 @@ def test_a_failed_delete_reports_kubernetes_errors_too() -> None:
 def test_existing_trunk_clears_this_passes_marker_before_stalling() -> None:
     marker = {CREATE_PENDING_ANNOTATION: "2026-12-01T10:00:00Z abc"}
     listing = (trunk(T1),)
-    step = next_step(view(annotations=marker), Facts(listing=listing, marker_written=True), ctx())
+    step = next_step(view(annotations=marker, status=CREATING), Facts(listing=listing, marker_written=True), ctx())
     assert isinstance(step.action, ClearMarker)
-    done = next_step(view(), Facts(listing=listing, marker_written=True), ctx())
+    done = next_step(view(status=CREATING), Facts(listing=listing, marker_written=True), ctx())
     assert reason_of(done) == "ExistingTrunkFound"
 
 
@@ -351,8 +364,8 @@ def test_a_fresh_pass_that_finds_two_existing_trunks_takes_back_its_marker() -> 
     t2 = f"{PARENT}/sipTrunks/t2"
     marker = {CREATE_PENDING_ANNOTATION: "2026-12-01T10:00:00Z abc"}
     facts = Facts(listing=(trunk(T1), trunk(t2)), marker_written=True)
-    assert isinstance(next_step(view(annotations=marker), facts, ctx()).action, ClearMarker)
-    done = next_step(view(), facts, ctx())
+    assert isinstance(next_step(view(annotations=marker, status=CREATING), facts, ctx()).action, ClearMarker)
+    done = next_step(view(status=CREATING), facts, ctx())
     assert reason_of(done) == "ExistingTrunkFound" and T1 in done.result.conditions[0].message
 
 
@@ -360,6 +373,10 @@ def test_a_trunk_another_object_claims_is_never_recovered_into_this_one() -> Non
     marker = {CREATE_PENDING_ANNOTATION: f"x {fingerprint(['a.example.com'], 'A')}"}
     claims = {T1: [ObjectRef(0, "2026-01-01T00:00:00Z", "other", "owner")]}
     step = next_step(view(annotations=marker), Facts(listing=(trunk(T1),)), ctx(claims))
+    assert isinstance(step.action, WriteMarker)  # creates again, within a marker of its own
+    ours = {CREATE_PENDING_ANNOTATION: step.action.value}
+    step = next_step(view(annotations=ours, status=CREATING), Facts(listing=(trunk(T1),), marker_written=True),
+                     ctx(claims))
     assert step.action is not None and type(step.action).__name__ == "CreateTrunk"
     mine = {T1: [ObjectRef(1, "2026-12-01T00:00:00Z", "ns", "sip")]}  # this object's own claim does not count
     assert type(next_step(view(annotations=marker), Facts(listing=(trunk(T1),)), ctx(mine)).action).__name__ \
@@ -420,3 +437,80 @@ def test_the_marker_fingerprint_is_stable_across_versions() -> None:
     """Markers outlive the process that wrote them: the digest of what was sent must not change."""
     assert fingerprint(["B.example.com", "a.example.com"], "A") == fingerprint(["a.example.com", "b.example.com"], "A")
     assert fingerprint(["a.example.com", "b.example.com"], "A") == "3bbe0e3bea13c7dc"
+
+
+# -- an interrupted create: nothing is decided before it can no longer commit -----------------------------
+
+IN_FLIGHT = {CREATE_PENDING_ANNOTATION: f"2026-12-01T09:59:30Z {fingerprint(['a.example.com'], 'A')}"}
+"""A marker 30 s old: with a 60 s deadline and a 30 s margin its create may commit for 60 s more."""
+
+
+@pytest.mark.parametrize("deleting", [False, True])
+def test_an_earlier_marker_waits_exactly_until_its_create_settles(deleting: bool) -> None:
+    step = next_step(view(annotations=IN_FLIGHT, deleting=deleting), Facts(uninstalling=False), ctx())
+    assert step.action is None and step.result.retry_after == 60.0
+    assert reason_of(step) == "CreatePending" and "2026-12-01T10:01:00Z" in step.result.conditions[0].message
+    later = Context(SETTINGS, lambda name: [], now="2026-12-01T10:01:00Z")
+    assert isinstance(next_step(view(annotations=IN_FLIGHT, deleting=deleting), Facts(uninstalling=False),
+                                later).action, ListParent)
+
+
+def test_the_settle_time_is_the_deadline_plus_the_margin() -> None:
+    short = OperatorSettings(create_deadline_seconds=10, create_settle_margin_seconds=5)
+    assert create_settles_in("2026-12-01T09:59:50Z", "2026-12-01T10:00:00Z", short) == 5.0
+    assert create_settles_in("2026-12-01T09:59:45Z", "2026-12-01T10:00:00Z", short) == 0.0
+    assert create_settles_in("2026-12-01T09:59:44Z", "2026-12-01T10:00:00Z", short) == 0.0
+    assert create_settles_in("not a time", "2026-12-01T10:00:00Z", short) == 0.0  # nothing of ours to wait for
+    assert create_settles_at("2026-12-01T09:59:50Z", short) == "2026-12-01T10:00:05Z"
+
+
+def test_a_settled_marker_whose_create_did_not_commit_creates_again_within_a_fresh_marker() -> None:
+    settled = {CREATE_PENDING_ANNOTATION: f"2026-12-01T09:50:00Z {fingerprint(['a.example.com'], 'A')}"}
+    step = next_step(view(annotations=settled, status=CREATING), Facts(listing=()), ctx())
+    assert step.action == WriteMarker(f"2026-12-01T10:00:00Z {fingerprint(['a.example.com'], 'A')}")
+
+
+def test_a_create_whose_outcome_is_unknown_waits_for_it_to_settle() -> None:
+    error = OutcomeUnknown("lost")
+    error.action = "create"
+    fresh = {CREATE_PENDING_ANNOTATION: f"2026-12-01T10:00:00Z {fingerprint(['a.example.com'], 'A')}"}
+    step = next_step(view(annotations=fresh, status=CREATING), Facts(failure=error, marker_written=True), ctx())
+    assert step.action is None and step.result.retry_after == 90.0
+    assert reason_of(step) == "CreatePending" and reason_of(step, "Synced") == "OutcomeUnknown"
+
+
+def test_two_matches_after_a_settled_create_are_rechecked_at_the_listing_pace() -> None:
+    t2 = f"{PARENT}/sipTrunks/t2"
+    marker = {CREATE_PENDING_ANNOTATION: f"2026-12-01T09:50:00Z {fingerprint(['a.example.com'], 'A')}"}
+    for deleting in (False, True):
+        step = next_step(view(annotations=marker, deleting=deleting),
+                         Facts(listing=(trunk(T1), trunk(t2)), uninstalling=False), ctx())
+        assert reason_of(step, "Synced") == "CreateOutcomeUnknown"
+        assert step.result.retry_after == SETTINGS.refresh_slow_seconds
+        message = step.result.conditions[0].message
+        assert T1 in message and t2 in message and "09:50:00Z" in message
+
+
+def test_a_resource_id_set_during_deletion_names_the_only_trunk_deleted() -> None:
+    marker = {CREATE_PENDING_ANNOTATION: f"2026-12-01T09:50:00Z {fingerprint(['a.example.com'], 'A')}"}
+    step = next_step(view({**SPEC, "resourceID": "t1"}, annotations=marker, deleting=True),
+                     Facts(uninstalling=False), ctx())
+    assert step.action == DeleteTrunk(T1)  # no listing: the other match is someone else's
+
+
+def test_a_delete_in_the_pass_that_wrote_the_marker_does_not_recover_someone_elses_trunk() -> None:
+    fresh = {CREATE_PENDING_ANNOTATION: f"2026-12-01T10:00:00Z {fingerprint(['a.example.com'], 'A')}"}
+    step = next_step(view(annotations=fresh, deleting=True), Facts(marker_written=True, uninstalling=False), ctx())
+    assert isinstance(step.action, ReleaseFinalizer)  # nothing was created in this pass: nothing to delete
+
+
+def test_a_write_still_retrying_says_synced_false_with_its_error_class() -> None:
+    error = Unavailable("down", http_status=503)
+    error.action = "delete"
+    result = retrying(view(deleting=True, annotations=OWNED), error, 4.0, SETTINGS)
+    (synced,) = result.conditions
+    assert (synced.type, synced.status, synced.reason) == ("Synced", "False", "APIUnavailable")
+    assert "delete" in synced.message and "retrying in 4 s" in synced.message
+    assert [str(e.reason) for e in result.events] == ["APIUnavailable"]
+    already = {"conditions": [{"type": "Synced", "status": "False", "reason": "APIUnavailable"}]}
+    assert retrying(view(status=already), error, 4.0, SETTINGS).events == ()

@@ -1,6 +1,6 @@
 """Production client for Dialogflow's ``projects.locations.sipTrunks`` REST API."""
 
-from .client import PageDecoder, SipTrunksClient
+from .client import PageDecoder, RetryHook, SipTrunksClient
 from .errors import (
     ApiError,
     ApiTransportError,
@@ -9,6 +9,7 @@ from .errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    NotSent,
     OutcomeUnknown,
     PermissionDenied,
     RateLimited,
@@ -27,10 +28,12 @@ __all__ = [
     "FailedPrecondition",
     "InvalidArgument",
     "NotFound",
+    "NotSent",
     "OutcomeUnknown",
     "PageDecoder",
     "PermissionDenied",
     "RateLimited",
+    "RetryHook",
     "ServerError",
     "SipTrunksClient",
     "Unauthenticated",

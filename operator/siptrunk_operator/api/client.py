@@ -7,7 +7,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -15,10 +15,11 @@ from typing import Any, Self, TypeVar
 import httpx
 from pydantic.alias_generators import to_camel
 
+from siptrunk_operator.metrics import API_LATENCY, API_REQUESTS, RATE_LIMIT_WAIT_SECONDS, RATE_LIMIT_WAITS
 from siptrunk_operator.models import MUTABLE_FIELDS, SipTrunk, TrunkName, parent_path
 
 from .auth import CredentialsSource, HttpxAuthRequest, TokenSource, load_credentials
-from .errors import ApiError, ApiTransportError, OutcomeUnknown, error_from_response
+from .errors import ApiError, ApiTransportError, NotSent, OutcomeUnknown, error_from_response
 from .ratelimit import RateLimiter, Sleep, priority_for
 from .retry import Action, Backoff, classify, retry_delay
 from .routing import base_headers, check_location, check_segment, endpoint_for, request_params
@@ -30,6 +31,12 @@ T = TypeVar("T")
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _OUTPUT_ONLY = ("connections",)
 _ALT = {"$alt": "json;enum-encoding=int"}  # as Google's REST client: enums as numbers both ways
+SERVER_TIMEOUT_HEADER = "X-Server-Timeout"
+"""Google's system parameter: seconds the server may spend on the request (REST only)."""
+
+RetryHook = Callable[[ApiError, float], Awaitable[None]]
+"""Called with the error and the back-off delay before a call is retried: progress can be reported
+while a call still retries, instead of only when it gives up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,22 +123,29 @@ class SipTrunksClient:
 
     # -- public API -------------------------------------------------------------------------------
 
-    async def create(self, project: str, location: str, trunk: SipTrunk) -> SipTrunk:
+    async def create(self, project: str, location: str, trunk: SipTrunk, *, deadline: float | None = None,
+                     on_retry: RetryHook | None = None) -> SipTrunk:
         """Create a trunk; the server assigns its name. Raises :class:`OutcomeUnknown` if the
-        request may have been applied but no answer arrived: list the parent to find out."""
+        request may have been applied but no answer arrived: list the parent to find out.
+
+        ``deadline`` (on the client's clock) is hard: no attempt is sent after it, each attempt is
+        abandoned by it, and the server is told to give up by then (``X-Server-Timeout``). So once it
+        has passed (plus the server's own slack) the create can no longer commit. If it passes while
+        the call waits for quota, :class:`NotSent` says nothing was sent."""
         parent = _checked_parent(project, location)
         call = _Call(
             "POST", project, location, f"{parent}/sipTrunks", request_params(parent=parent),
             idempotent=False, body=_trunk_body(trunk, drop=("name",)),
         )  # fmt: skip
-        return await self._call(call, SipTrunk.model_validate)
+        return await self._call(call, SipTrunk.model_validate, hard_deadline=deadline, on_retry=on_retry)
 
     async def get(self, name: str) -> SipTrunk:
         trunk = _checked_name(name)
         call = _Call("GET", trunk.project, trunk.location, str(trunk), request_params(name=str(trunk)), idempotent=True)
         return await self._call(call, SipTrunk.model_validate)
 
-    async def patch(self, trunk: SipTrunk, update_mask: Sequence[str]) -> SipTrunk:
+    async def patch(self, trunk: SipTrunk, update_mask: Sequence[str], *,
+                    on_retry: RetryHook | None = None) -> SipTrunk:
         """Update the fields named in ``update_mask`` (camelCase or snake_case) from ``trunk``.
         Idempotent for a given body and mask, so it is retried like a read."""
         if not trunk.name:
@@ -141,16 +155,16 @@ class SipTrunksClient:
             "PATCH", name.project, name.location, str(name), request_params(sip_trunk__name=str(name)),
             idempotent=True, params={"updateMask": _update_mask(update_mask)}, body=_trunk_body(trunk),
         )  # fmt: skip
-        return await self._call(call, SipTrunk.model_validate)
+        return await self._call(call, SipTrunk.model_validate, on_retry=on_retry)
 
-    async def delete(self, name: str) -> None:
+    async def delete(self, name: str, *, on_retry: RetryHook | None = None) -> None:
         """Delete a trunk. Raises :class:`NotFound` if it does not exist—including when a retry
         follows a delete whose response was lost; callers should treat that as done."""
         trunk = _checked_name(name)
         call = _Call(
             "DELETE", trunk.project, trunk.location, str(trunk), request_params(name=str(trunk)), idempotent=True
         )
-        await self._call(call, lambda _: None)
+        await self._call(call, lambda _: None, on_retry=on_retry)
 
     async def list_pages(
         self, project: str, location: str, page_size: int | None = None, page_token: str | None = None,
@@ -217,22 +231,30 @@ class SipTrunksClient:
             )
         return pool
 
-    async def _call(self, call: _Call, decode: Callable[[Any], T]) -> T:
+    async def _call(self, call: _Call, decode: Callable[[Any], T], *, hard_deadline: float | None = None,
+                    on_retry: RetryHook | None = None) -> T:
         """Run ``call`` under the retry table of :mod:`.retry`, then decode its JSON response.
 
         The deadline starts once the rate limiter admits the first attempt; each retry queues again.
-        Writes queue ahead of reads for the same project.
+        Writes queue ahead of reads for the same project. A ``hard_deadline`` also bounds the
+        wait for quota: nothing is sent once it has passed.
         """
         if self._closed:
             raise RuntimeError("SipTrunksClient is closed")
-        await self._limiter.acquire(call.project, priority_for(call.method))
+        await self._admit(call)
         deadline = self._clock() + self.settings.deadline_seconds
+        if hard_deadline is not None:
+            deadline = min(deadline, hard_deadline)
+            if self._clock() >= deadline:
+                raise NotSent(f"{call.describe()} was not sent: its deadline passed while it waited for quota")
         attempt = backoffs = server_errors = 0
         reauthenticated = False
         while True:
             attempt += 1
+            remaining = deadline - self._clock()
             try:
-                response = await self._attempt(call, min(self.settings.timeout_seconds, deadline - self._clock()))
+                response = await self._attempt(call, min(self.settings.timeout_seconds, remaining),
+                                               server_timeout=remaining if hard_deadline is not None else None)
             except ApiError as err:
                 err.attempts = attempt
                 action = classify(err, idempotent=call.idempotent)
@@ -256,12 +278,23 @@ class SipTrunksClient:
                     ):
                         raise
                     _LOG.info("%s failed (%s); retry %d in %.2fs", call.describe(), err, attempt, delay)
+                    if on_retry is not None:
+                        await on_retry(err, delay)
                     await self._sleep(delay)
-                await self._limiter.acquire(call.project, priority_for(call.method))
+                await self._admit(call)
+                if hard_deadline is not None and self._clock() >= deadline:
+                    raise  # the last answer stands: nothing was created, and nothing more is sent
             else:
                 return _decode(call, response, decode)
 
-    async def _attempt(self, call: _Call, seconds: float) -> httpx.Response:
+    async def _admit(self, call: _Call) -> None:
+        priority = priority_for(call.method)
+        waited = await self._limiter.acquire(call.project, priority)
+        if waited > 0:
+            RATE_LIMIT_WAITS.labels(priority.name.lower()).inc()
+            RATE_LIMIT_WAIT_SECONDS.labels(priority.name.lower()).observe(waited)
+
+    async def _attempt(self, call: _Call, seconds: float, *, server_timeout: float | None = None) -> httpx.Response:
         endpoint = endpoint_for(call.location, self.settings.emulator_url)
         headers = {
             **await self._tokens.headers(),
@@ -269,20 +302,28 @@ class SipTrunksClient:
             **endpoint.host_header,
             "x-goog-request-params": call.routing,
         }
+        if server_timeout is not None:
+            headers[SERVER_TIMEOUT_HEADER] = f"{max(server_timeout, 0.001):.3f}"
         content = None
         if call.body is not None:
             content = json.dumps(call.body, separators=(",", ":")).encode()
             headers["content-type"] = "application/json"
         url = f"{endpoint.base_url}/{self.settings.api_version}/{call.path}"
+        started = time.perf_counter()
         try:
             response = await self._pool(endpoint.host).request(
                 call.method, url, params={**call.params, **_ALT}, content=content,
                 headers=headers, timeout=max(seconds, 0.001),
             )  # fmt: skip
         except _NOT_SENT as exc:
-            raise ApiTransportError(f"{type(exc).__name__} connecting to {endpoint.host}", request_sent=False) from exc
+            API_REQUESTS.labels(call.method, "0").inc()
+            raise ApiTransportError(f"{type(exc).__name__} connecting to {endpoint.host}", request_sent=False) from None
         except httpx.TransportError as exc:
-            raise ApiTransportError(f"{type(exc).__name__} talking to {endpoint.host}", request_sent=True) from exc
+            API_REQUESTS.labels(call.method, "0").inc()
+            raise ApiTransportError(f"{type(exc).__name__} talking to {endpoint.host}", request_sent=True) from None
+        finally:
+            API_LATENCY.labels(call.method).observe(time.perf_counter() - started)
+        API_REQUESTS.labels(call.method, str(response.status_code)).inc()
         _LOG.debug("%s -> %d", call.describe(), response.status_code)
         if not response.is_success:
             raise error_from_response(response.status_code, response.content, response.headers)

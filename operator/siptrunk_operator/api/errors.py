@@ -154,6 +154,12 @@ class OutcomeUnknown(ApiError):
     """A non-idempotent write may or may not have been applied; reconcile by listing."""
 
 
+class NotSent(ApiError):
+    """The call's hard deadline passed before it could be sent (it waited for quota): nothing happened."""
+
+    transient = True
+
+
 _BY_HTTP_STATUS: dict[int, type[ApiError]] = {
     400: InvalidArgument,
     401: Unauthenticated,

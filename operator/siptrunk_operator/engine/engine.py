@@ -50,6 +50,13 @@ class Engine:
                                      settings, self.claims, clock=clock)
         self._tasks: list[asyncio.Task[None]] = []
 
+    def health(self) -> dict[str, int]:
+        """What the liveness probe reports; raises if a task that must run forever has ended."""
+        ended = [task.get_name() for task in self._tasks if task.done()]
+        if ended:
+            raise RuntimeError(f"engine tasks ended: {', '.join(ended)}")
+        return {"objects": len(self.registry), "queued": len(self.queue)}
+
     def claims(self, name: str) -> Sequence[ObjectRef]:
         return list(self._claims.get(name, ()))
 

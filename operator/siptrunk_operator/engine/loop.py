@@ -15,10 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from siptrunk_operator.api import ApiError
+from siptrunk_operator.api import ApiError, RetryHook
 from siptrunk_operator.engine.registry import ObjectState, Registry
 from siptrunk_operator.external import TrunkExternal
 from siptrunk_operator.kubeapi import KubeError, StaleObjectError
+from siptrunk_operator.metrics import RECONCILES
 from siptrunk_operator.plan.actions import (
     Action,
     CheckUninstall,
@@ -34,6 +35,7 @@ from siptrunk_operator.plan.actions import (
     PatchTrunk,
     RecordIdentity,
     ReleaseFinalizer,
+    ReportProgress,
     Result,
     Step,
     WriteMarker,
@@ -41,7 +43,7 @@ from siptrunk_operator.plan.actions import (
 from siptrunk_operator.plan.errors import kube_verdict
 from siptrunk_operator.plan.pacing import resync_interval, wake_at
 from siptrunk_operator.plan.status import plan_status
-from siptrunk_operator.plan.steps import Claims, Context, next_step
+from siptrunk_operator.plan.steps import Claims, Context, next_step, retrying
 from siptrunk_operator.plan.view import (
     CREATE_PENDING_ANNOTATION,
     RESYNC_ANNOTATION,
@@ -85,6 +87,15 @@ def carried_over(facts: Facts, planned: ObjectView, fresh: ObjectView) -> Facts:
                  released=facts.released, uninstalling=facts.uninstalling)
 
 
+def outcome(facts: Facts, result: Result) -> tuple[str, str]:
+    """(result, reason) labels of a pass: `error` when an API or Kubernetes call failed, and the
+    reason status gives (an enum value, so the label set stays bounded)."""
+    failed = facts.failure is not None or facts.kube_failure is not None
+    by_type = {str(c.type): str(c.reason) for c in result.conditions}
+    reason = by_type.get("Synced") if failed else by_type.get("Ready")
+    return ("error" if failed else "success"), reason or by_type.get("Ready") or "Unchanged"
+
+
 def _metadata_landed(view: ObjectView, annotations: Mapping[str, str | None] | None, finalizer: bool) -> bool:
     wrote = all(view.annotations.get(k) == v for k, v in (annotations or {}).items())
     return wrote and (view.has_finalizer or not finalizer)
@@ -98,9 +109,12 @@ def log_ref(view: ObjectView) -> dict[str, Any]:
 class _Pass:
     view: ObjectView
     facts: Facts = field(default_factory=Facts)
-    listing_after: float = 0.0
-    """A listing used for a create must start after this (the marker's confirmation)."""
     events: list[Event] = field(default_factory=list)
+    planned_at: float = 0.0
+    """When the step being executed was planned (monotonic; its wall-clock twin is in the plan)."""
+    marker_at: float | None = None
+    """When this pass's pending marker was stamped: its create's hard deadline counts from here."""
+    reported_retry: bool = False
 
 
 class Reconciler:
@@ -119,7 +133,7 @@ class Reconciler:
         state = self.registry.get(uid)
         if state is None:
             return None
-        run = _Pass(state.view, listing_after=self._clock())
+        run = _Pass(state.view)
         for _ in range(MAX_REPLANS):
             try:
                 result = await self._plan_and_act(run, state)
@@ -134,6 +148,7 @@ class Reconciler:
                 continue
             run.events.extend(result.events)
             self._post(run)
+            RECONCILES.labels(*outcome(run.facts, result)).inc()
             now = self._clock()
             if result.resynced:
                 state.verified_at = now
@@ -174,6 +189,7 @@ class Reconciler:
             step: Step = next_step(run.view, run.facts, ctx)
             if step.action is None:
                 return step.result
+            run.planned_at = now
             await self._act(run, step.action)
             if run.facts.failure is None and run.facts.kube_failure is None:
                 run.events.extend(step.events)
@@ -196,12 +212,14 @@ class Reconciler:
                 run.facts = facts.add(observed=observed) if isinstance(observed, Observation) \
                     else facts.add(unobservable=observed)
             case ListParent(project=project, location=location):
-                listing = await self.external.list_parent(project, location, started_after=run.listing_after)
+                # One that started after this step was planned: after the decision to create, and
+                # after an earlier attempt's create could last commit.
+                listing = await self.external.list_parent(project, location, started_after=run.planned_at)
                 run.facts = facts.add(listing=listing)
             case WriteMarker(value=value):
                 await self._patch(run, {CREATE_PENDING_ANNOTATION: value}, finalizer=True)
-                run.listing_after = self._clock()
-                run.facts = facts.add(marker_written=True, listing=None)
+                run.marker_at = run.planned_at
+                run.facts = facts.add(marker_written=True)
             case ClearMarker():
                 await self._patch(run, {CREATE_PENDING_ANNOTATION: None})
             case RecordIdentity(name=name):
@@ -210,20 +228,42 @@ class Reconciler:
                 await self._patch(run, None, finalizer=True)
             case CreateTrunk(project=project, location=location, trunk=trunk):
                 self._still_current(view)
-                created = await self.external.create(project, location, trunk)
+                stamped = run.planned_at if run.marker_at is None else run.marker_at
+                created = await self.external.create(project, location, trunk,
+                                                     deadline=stamped + self.settings.create_deadline_seconds,
+                                                     on_retry=self._reporter(run))
                 run.facts = facts.add(created=created, observed=Observation(str(created.name), created, self._wall()))
             case PatchTrunk(trunk=trunk, mask=mask):
-                patched = await self.external.update(trunk, mask)
+                patched = await self.external.update(trunk, mask, on_retry=self._reporter(run))
                 run.facts = facts.add(patched=mask, observed=Observation(str(patched.name), patched, self._wall()))
             case DeleteTrunk(name=name):
-                existed = await self.external.delete(name)
+                existed = await self.external.delete(name, on_retry=self._reporter(run))
                 run.facts = facts.add(deleted=(*facts.deleted, (name, existed)))
+            case ReportProgress(conditions=conditions):
+                if not await self._write_status(run, Result(conditions=conditions)):
+                    raise KubeError("the progress status write failed")
             case CheckUninstall():
                 run.facts = facts.add(uninstalling=await self.kube.crd_is_being_deleted())
             case ReleaseFinalizer():
                 await self.kube.patch_metadata(view.namespace, view.name, view.resource_version,
                                                finalizers=[f for f in view.finalizers if f != FINALIZER])
                 run.facts = facts.add(released=True)
+
+    def _reporter(self, run: _Pass) -> RetryHook:
+        """Status follows a write the client is still retrying: Synced=False at its first retry."""
+
+        async def report(err: ApiError, delay: float) -> None:
+            if run.reported_retry:
+                return
+            run.reported_retry = True
+            result = retrying(run.view, err, delay, self.settings)
+            try:
+                await self._write_status(run, result)
+            except StaleObjectError:
+                return  # the pass's own end writes the truth
+            run.events.extend(result.events)
+
+        return report
 
     def _still_current(self, view: ObjectView) -> None:
         """Before a create: if a newer version of the object arrived (deleted, edited) while this

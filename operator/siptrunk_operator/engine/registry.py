@@ -89,3 +89,7 @@ class Registry:
 
     def uids(self) -> list[str]:
         return list(self._states)
+
+    def statuses(self) -> list[Mapping[str, Any]]:
+        """Every object's status as last seen (what the metrics count)."""
+        return [state.view.status for state in self._states.values()]

@@ -50,7 +50,7 @@ class Observe:
 
 @dataclass(frozen=True)
 class ListParent:
-    """A listing of the parent that started after this pass's pending marker was confirmed."""
+    """A listing of the parent that started after this step was planned."""
 
     project: str
     location: str
@@ -58,7 +58,8 @@ class ListParent:
 
 @dataclass(frozen=True)
 class WriteMarker:
-    """Confirmed before the create: the finalizer plus the create-pending annotation."""
+    """Confirmed right before the create (after its listing): the finalizer plus the create-pending
+    annotation, stamped with the time its hard deadline counts from."""
 
     value: str
 
@@ -108,8 +109,16 @@ class ReleaseFinalizer:
     pass
 
 
+@dataclass(frozen=True)
+class ReportProgress:
+    """A status write in the middle of a pass (confirmed before the pass goes on): what the
+    operator is about to do, e.g. Creating before the create request is sent."""
+
+    conditions: tuple[ConditionUpdate, ...]
+
+
 Action = (Observe | ListParent | WriteMarker | ClearMarker | RecordIdentity | EnsureFinalizer | CreateTrunk
-          | PatchTrunk | DeleteTrunk | CheckUninstall | ReleaseFinalizer)
+          | PatchTrunk | DeleteTrunk | CheckUninstall | ReleaseFinalizer | ReportProgress)
 
 
 # -- what a pass learns ----------------------------------------------------------------------------
@@ -123,7 +132,7 @@ class Facts:
     unobservable: Unobservable | None = None
     listing: tuple[SipTrunk, ...] | None = None
     marker_written: bool = False
-    """This pass wrote the pending marker (so a match in the listing is not its own create)."""
+    """This pass wrote the pending marker (so what its create did is known to this pass)."""
     created: SipTrunk | None = None
     patched: tuple[str, ...] | None = None
     deleted: tuple[tuple[str, bool], ...] = ()

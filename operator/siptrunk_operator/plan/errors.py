@@ -11,6 +11,7 @@ from siptrunk_operator.api import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    NotSent,
     OutcomeUnknown,
     PermissionDenied,
     RateLimited,
@@ -84,7 +85,7 @@ def flips_ready(err: ApiError) -> bool:
 
 
 NOTHING_CREATED = (InvalidArgument, FailedPrecondition, PermissionDenied, Unauthenticated, NotFound, Conflict,
-                   RateLimited, Unavailable)
+                   RateLimited, Unavailable, NotSent)
 """Errors after which a create certainly did not happen, so its pending marker can go."""
 
 

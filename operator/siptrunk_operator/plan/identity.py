@@ -99,12 +99,18 @@ def recover_create(spec: SipTrunkSpec, listed: Iterable[SipTrunk], owned_elsewhe
     return Recovery(ambiguous=tuple(candidates))
 
 
-def ambiguous_message(spec: SipTrunkSpec, names: Sequence[str]) -> str:
-    return (
-        f"A create was interrupted and {len(names)} trunks in {spec.parent} match this spec and belong to "
-        f"no other SipTrunk: {', '.join(names)}. Set spec.resourceID to the one this object should own; "
-        "delete the others in the API if they are duplicates."
-    )
+def ambiguous_message(spec: SipTrunkSpec, names: Sequence[str], started: str, *, deleting: bool) -> str:
+    """Which trunk is which, and what a person can do; any of these changes is acted on at once."""
+    listed = ", ".join(names)
+    head = (f"The create started at {started} was interrupted, and {len(names)} trunks in {spec.parent} match what "
+            f"it sent and belong to no SipTrunk: {listed}. One was made by that create; the others were made "
+            "outside this operator (the API does not say which is which).")
+    if deleting:
+        return (f"{head} Nothing is deleted until this is resolved: set spec.resourceID to the trunk to delete, "
+                "or set spec.deletionPolicy: Abandon to leave them all; deleting the extra trunks in the API "
+                "also resolves it.")
+    return (f"{head} Set spec.resourceID to the one this object should own (the others stay in the API: delete "
+            "them there if unwanted), or delete the extra trunks in the API and the operator adopts the one left.")
 
 
 def existing_message(spec: SipTrunkSpec, names: Sequence[str]) -> str:

@@ -8,8 +8,9 @@ table-tested decision. The loop (`engine/loop.py`) only executes what it asks fo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from siptrunk_operator.api import ApiError
 from siptrunk_operator.plan import health
 from siptrunk_operator.plan.actions import (
     CheckUninstall,
@@ -26,6 +27,7 @@ from siptrunk_operator.plan.actions import (
     PatchTrunk,
     RecordIdentity,
     ReleaseFinalizer,
+    ReportProgress,
     Result,
     Step,
     WriteMarker,
@@ -50,6 +52,7 @@ from siptrunk_operator.plan.identity import (
     fingerprint,
     recover_create,
 )
+from siptrunk_operator.plan.pacing import create_settles_at, create_settles_in
 from siptrunk_operator.plan.view import TRUNK_NAME_ANNOTATION, ObjectView, PendingMarker
 from siptrunk_operator.reasons import ConditionType, EventReason, Reason
 from siptrunk_operator.settings import OperatorSettings
@@ -129,7 +132,22 @@ def _api_failure_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
         # a later pass adopt a matching trunk someone else made.
         return Step(ClearMarker())
     verdict = classify(err, settings=ctx.settings)
+    if action == "create" and view.pending is not None and facts.created is None:
+        # It may still commit: nothing is decided (and no listing made) before it settles.
+        wait = create_settles_in(view.pending.started, ctx.now, ctx.settings)
+        return _failed(view, replace(verdict, retry_after=max(wait, 1.0)), flip_ready=False,
+                       extra=(_pending_condition(view.pending, ctx),))
     return _failed(view, verdict, flip_ready=flips_ready(err), observed=facts.observed)
+
+
+def retrying(view: ObjectView, err: ApiError, delay: float, settings: OperatorSettings) -> Result:
+    """What status says while a call is still being retried by the client: Synced=False with the
+    error class at the first retry, not only once the call gives up."""
+    verdict = classify(err, settings=settings)
+    message = f"{verdict.message} (retrying in {delay:.0f} s)"
+    new = view.condition_reason(ConditionType.SYNCED) != verdict.reason
+    events = (Event(verdict.reason, message, warning=True),) if new else ()
+    return Result(conditions=(synced_failed(verdict.reason, message),), events=events)
 
 
 # -- an object that names its trunk ------------------------------------------------------------------
@@ -248,11 +266,28 @@ def _recover(view: ObjectView, facts: Facts, ctx: Context, *, sent: str | None, 
                           exclude=exclude)
 
 
-def _create_step(view: ObjectView, facts: Facts, ctx: Context, *, replacing: str | None = None) -> Step:
-    """Marker (confirmed), then a listing started after it, then create or adopt; see recover_create.
+def _pending_condition(marker: PendingMarker, ctx: Context) -> ConditionUpdate:
+    settles = create_settles_at(marker.started, ctx.settings) or "its deadline"
+    return ready_false(Reason.CREATE_PENDING,
+                       f"A create started at {marker.started} may still complete in the API; at {settles} (its "
+                       "deadline plus a margin) the operator lists the trunks and adopts what it made, or creates "
+                       "it again.")
 
-    A match in the listing is adopted only if the marker came from an earlier attempt (its create may
-    have committed); a match found right after this pass's own marker belongs to someone else."""
+
+def _creating(view: ObjectView) -> bool:
+    """Status already says, for this generation, that the trunk is being created."""
+    ready = view.condition(ConditionType.READY)
+    return ready is not None and ready.reason == Reason.CREATING and ready.observed_generation == view.generation
+
+
+def _create_step(view: ObjectView, facts: Facts, ctx: Context, *, replacing: str | None = None) -> Step:
+    """Progress (confirmed), a listing, then the marker (confirmed) and the create, or adopt.
+
+    The listing comes before the marker, so a marker only ever stands for a create about to be
+    sent: whatever matches it later was made by that create (or by a person racing it; then the
+    object says so). A marker from an earlier attempt means a create may be in flight: nothing is
+    decided until its hard deadline plus a margin has passed; then a listing tells whether it
+    committed (adopt) or not (a new marker, and a create within that marker's own deadline)."""
     spec = view.spec
     assert spec is not None
     if facts.created is not None:
@@ -262,28 +297,33 @@ def _create_step(view: ObjectView, facts: Facts, ctx: Context, *, replacing: str
             else Event(EventReason.CREATED, f"Created trunk {created}")
         return Step(RecordIdentity(created), events=(event,))
     marker = view.pending
-    if marker is None and facts.listing is None:
-        value = PendingMarker(ctx.now, fingerprint(spec.expected_hostname, spec.display_name))
-        return Step(WriteMarker(str(value)))
+    earlier = marker is not None and not facts.marker_written
+    if earlier and marker is not None:
+        wait = create_settles_in(marker.started, ctx.now, ctx.settings)
+        if wait > 0:
+            return Step(result=Result(conditions=(_pending_condition(marker, ctx),), retry_after=wait))
+    elif not _creating(view):
+        message = f"Creating the trunk in {spec.parent}."
+        return Step(ReportProgress((ready_false(Reason.CREATING, message),)))
     if facts.listing is None:
         return Step(ListParent(spec.project_id, spec.location))
-    earlier = not facts.marker_written
     sent = marker.fingerprint if earlier and marker is not None else None
     recovery = _recover(view, facts, ctx, sent=sent, exclude=replacing)
-    if recovery.adopt and earlier and marker is not None:
+    if recovery.adopt and earlier:
         return Step(RecordIdentity(recovery.adopt), events=(Event(
             EventReason.RECOVERED, f"An interrupted create had made trunk {recovery.adopt}; adopted it "
                                    "instead of creating a duplicate"),))
-    if recovery.create and marker is not None:
+    if recovery.create:
         sending = fingerprint(spec.expected_hostname, spec.display_name)
-        if marker.fingerprint != sending:  # the spec changed since the marker: it must name what is sent
+        if marker is None or earlier or marker.fingerprint != sending:
+            # A create is only sent within its own marker's deadline, and the marker names what is sent.
             return Step(WriteMarker(str(PendingMarker(ctx.now, sending))))
         return Step(CreateTrunk(spec.project_id, spec.location, spec.desired_trunk()))
-    if earlier and recovery.ambiguous:
-        message = ambiguous_message(spec, recovery.ambiguous)
-        return _failed(view, Verdict(Reason.CREATE_OUTCOME_UNKNOWN, message, ctx.settings.invalid_spec_retry_seconds))
+    if earlier and marker is not None and recovery.ambiguous:
+        message = ambiguous_message(spec, recovery.ambiguous, marker.started, deleting=False)
+        return _failed(view, Verdict(Reason.CREATE_OUTCOME_UNKNOWN, message, ctx.settings.refresh_slow_seconds))
     if marker is not None:
-        return Step(ClearMarker())  # someone else's trunk: nothing of ours is in flight
+        return Step(ClearMarker())  # this pass's marker, for a spec edited meanwhile: nothing was sent
     found = (recovery.adopt,) if recovery.adopt else recovery.ambiguous
     message = existing_message(spec, found)
     return _failed(view, Verdict(Reason.EXISTING_TRUNK_FOUND, message, ctx.settings.invalid_spec_retry_seconds))
@@ -331,14 +371,20 @@ def _delete_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
     targets = [name] if name else []
     if facts.created is not None and facts.created.name not in targets:
         targets.append(str(facts.created.name))  # deleted while this pass was creating
-    if view.pending is not None and view.spec is not None:
+    marker = view.pending
+    if marker is not None and view.spec is not None and view.spec.resource_id is None and not facts.marker_written:
+        # A create of an earlier attempt may be in flight (this pass's own is known: facts.created).
+        # A resourceID set by a person says which trunk is this object's: no recovery then.
+        wait = create_settles_in(marker.started, ctx.now, ctx.settings)
+        if wait > 0:
+            return Step(result=Result(conditions=(_pending_condition(marker, ctx),), retry_after=wait))
         if facts.listing is None:
             return Step(ListParent(view.spec.project_id, view.spec.location))
-        recovery = _recover(view, facts, ctx, sent=view.pending.fingerprint, exclude=name)
+        recovery = _recover(view, facts, ctx, sent=marker.fingerprint, exclude=name)
         if recovery.ambiguous:
-            message = ambiguous_message(view.spec, recovery.ambiguous)
-            return _failed(view, Verdict(Reason.CREATE_OUTCOME_UNKNOWN, message,
-                                         ctx.settings.invalid_spec_retry_seconds), flip_ready=False)
+            message = ambiguous_message(view.spec, recovery.ambiguous, marker.started, deleting=True)
+            return _failed(view, Verdict(Reason.CREATE_OUTCOME_UNKNOWN, message, ctx.settings.refresh_slow_seconds),
+                           flip_ready=False)
         targets += [recovery.adopt] if recovery.adopt else []
     remaining = [t for t in targets if t not in facts.deleted_names]
     if remaining:
@@ -350,4 +396,4 @@ def _delete_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
     return Step(ReleaseFinalizer(), events=events)
 
 
-__all__ = ["TRUNK_NAME_ANNOTATION", "Claims", "Context", "next_step", "observe_mode", "settled"]
+__all__ = ["TRUNK_NAME_ANNOTATION", "Claims", "Context", "next_step", "observe_mode", "retrying", "settled"]
