@@ -13,8 +13,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## Build (or reuse from ~/.cache/siptrunk-operator) kube-apiserver, etcd and kubectl.
-controlplane:
+controlplane: kstatus
 	bash deploy/local/controlplane/build.sh
+
+## Build (or reuse) the kstatus command (sigs.k8s.io/cli-utils) that tests/e2e/test_kstatus.py runs.
+.PHONY: kstatus
+kstatus:
+	bash tools/kstatus/build.sh
 
 ## Local sandbox: control plane + emulator + operator + the sample trunk; ends in `kubectl get siptrunks`.
 dev: $(STAMP) controlplane
