@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -10,9 +11,13 @@ from collections.abc import Sequence
 def _run_operator(args: argparse.Namespace) -> int:
     import kopf
 
-    from siptrunk_operator.logs import configure_json_logging
+    from siptrunk_operator.logs import configure_logging
 
-    configure_json_logging(verbose=args.verbose)
+    configure_logging(verbose=args.verbose, text=args.log_format == "text")
+    if args.leader_elect:
+        os.environ["SIPTRUNK_LEADER_ELECTION"] = "true"
+    if args.ops_address:
+        os.environ["SIPTRUNK_OPS_ADDRESS"] = args.ops_address
     import siptrunk_operator.handlers  # noqa: F401  (registers the handlers)
 
     kopf.run(
@@ -43,8 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the operator against the current kubeconfig")
     run.add_argument("-n", "--namespace", action="append", default=[],
                      help="watch only this namespace (repeatable); default: all namespaces")
-    run.add_argument("--liveness", default=None, metavar="URL",
-                     help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--liveness", default=os.environ.get("SIPTRUNK_LIVENESS_URL"), metavar="URL",
+                     help="serve kopf's liveness probe, e.g. http://0.0.0.0:8081/healthz")
+    run.add_argument("--ops-address", default=None, metavar="HOST:PORT",
+                     help="serve /metrics and /readyz, e.g. 0.0.0.0:8080 (or SIPTRUNK_OPS_ADDRESS)")
+    run.add_argument("--leader-elect", action="store_true",
+                     help="reconcile only while holding the Lease (SIPTRUNK_LEASE_*; or SIPTRUNK_LEADER_ELECTION=true)")
+    run.add_argument("--log-format", choices=("json", "text"), default="json",
+                     help="json lines (default) or text for humans")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     commands.add_parser("emulator", help="run the sipTrunks API emulator (see `emulator --help`)",

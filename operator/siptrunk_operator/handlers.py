@@ -16,6 +16,7 @@ from siptrunk_operator.engine.engine import Engine
 from siptrunk_operator.kubeapi import CRD_NAME, KubeApi, connection_info
 from siptrunk_operator.plan.identity import ObjectRef
 from siptrunk_operator.plan.view import ObjectView
+from siptrunk_operator.runtime import Runtime
 from siptrunk_operator.settings import OperatorSettings
 from siptrunk_operator.spec import GROUP, PLURAL, VERSION
 
@@ -51,14 +52,22 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         raise kopf.PermanentError("no Kubernetes credentials: neither in-cluster nor a kubeconfig")
     kube = KubeApi(info, relogin=lambda: connection_info(settings))
     memo.engine = Engine(SipTrunksClient(ClientSettings.from_env()), kube, OperatorSettings.from_env())
-    memo.engine.start()
+    memo.runtime = Runtime(memo.engine)
+    await memo.runtime.start()
 
 
 @kopf.on.cleanup()
 async def stop(memo: Any, **_: Any) -> None:
-    engine: Engine | None = getattr(memo, "engine", None)
-    if engine is not None:
-        await engine.stop()
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is not None:
+        await runtime.stop()
+
+
+@kopf.on.probe(id="engine")
+def engine_probe(memo: Any, **_: Any) -> dict[str, Any]:
+    """Part of kopf's /healthz: raises (HTTP 500) if the engine's workers or refresher died."""
+    runtime: Runtime = memo.runtime
+    return {"role": runtime.role() or "starting", **runtime.engine.health()}
 
 
 @kopf.index(*RESOURCE)

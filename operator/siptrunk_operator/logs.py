@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import kopf
+
+_RECONCILE_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("reconcile_id", default=None)
+
+
+@contextmanager
+def reconcile_scope() -> Iterator[str]:
+    """Every log record of one reconcile pass (the client's retries included) carries its ID."""
+    token = _RECONCILE_ID.set(uuid.uuid4().hex[:12])
+    try:
+        yield str(_RECONCILE_ID.get())
+    finally:
+        _RECONCILE_ID.reset(token)
+
+
+class _ReconcileId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = _RECONCILE_ID.get()
+        if current is not None:
+            record.reconcile_id = current
+        return True
 
 _ROUTINE = ("Handler 'trunk_event' succeeded.", "Handler 'trunk_claims' succeeded.")
 
@@ -16,9 +40,12 @@ class _DropRoutine(logging.Filter):
         return not (record.levelno <= logging.INFO and record.getMessage() in _ROUTINE)
 
 
-def configure_json_logging(*, verbose: bool = False) -> None:
-    kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON, log_refkey="object")
+def configure_logging(*, verbose: bool = False, text: bool = False) -> None:
+    """JSON lines with the object reference under `object` (text with `text=True`, for humans)."""
+    kopf.configure(verbose=verbose, log_format=kopf.LogFormat.FULL if text else kopf.LogFormat.JSON,
+                   log_refkey="object")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_DropRoutine())
+        handler.addFilter(_ReconcileId())
     # httpx logs full request URLs at INFO; keep them out of the operator's log unless debugging.
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)

@@ -19,6 +19,7 @@ from siptrunk_operator.api import ApiError, RetryHook
 from siptrunk_operator.engine.registry import ObjectState, Registry
 from siptrunk_operator.external import TrunkExternal
 from siptrunk_operator.kubeapi import KubeError, StaleObjectError
+from siptrunk_operator.logs import reconcile_scope
 from siptrunk_operator.metrics import RECONCILES
 from siptrunk_operator.plan.actions import (
     Action,
@@ -130,6 +131,10 @@ class Reconciler:
 
     async def reconcile(self, uid: str) -> float | None:
         """One pass; returns when (monotonic) to run it again, or None once the object is gone."""
+        with reconcile_scope():
+            return await self._reconcile(uid)
+
+    async def _reconcile(self, uid: str) -> float | None:
         state = self.registry.get(uid)
         if state is None:
             return None

@@ -55,6 +55,11 @@ class OperatorProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the process has ended on its own (None while it runs)."""
+        return None if self._process is None else self._process.poll()
+
     def stop(self, *, hard: bool = False) -> None:
         """SIGTERM and wait (kopf exits gracefully), or SIGKILL when `hard` (a crash)."""
         if self._process is not None and self._process.poll() is None:
