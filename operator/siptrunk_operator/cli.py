@@ -1,4 +1,4 @@
-"""`siptrunk-operator run | emulator | dev`."""
+"""`siptrunk-operator run | emulator | dev | export | import-terraform | audit`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+
+from siptrunk_operator.inventory import commands as inventory
 
 
 def _run_operator(args: argparse.Namespace) -> int:
@@ -67,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--once", action="store_true",
                      help="tear everything down after printing `kubectl get siptrunks`")
     dev.add_argument("--workdir", default=None, help="where to keep kubeconfig and logs (default: a temp dir)")
+    inventory.register(commands)
     return parser
 
 
@@ -77,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return _run_operator(args)
+    if args.command in inventory.NAMES:
+        return inventory.run(args)
     return _run_dev(args)
 
 
