@@ -61,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="at most N API requests per consumer project in any rolling minute, then 429 (default: no quota)",
     )
     parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS", help="delay every API call by SECONDS")
+    parser.add_argument(
+        "--hold-writes",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="hold sipTrunks POST/PATCH/DELETE this long, then commit them even if the client has gone",
+    )
+    parser.add_argument(
+        "--hold-writes-fraction",
+        type=float,
+        default=1.0,
+        metavar="P",
+        help="probability that a write is held (default 1: every write)",
+    )
     parser.add_argument("--state-file", type=Path, help="keep trunks in this JSON file across restarts")
     parser.add_argument("--iam-config", type=Path, help="JSON/YAML file of identities (iam mode)")
     parser.add_argument("--log-level", default="INFO")
@@ -94,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             require_peer_hostnames=args.require_peer_hostnames,
             quota_per_minute=args.quota_per_minute,
             latency_seconds=args.latency,
+            hold_writes_seconds=args.hold_writes,
+            hold_writes_fraction=args.hold_writes_fraction,
             state_file=args.state_file,
             iam_config=args.iam_config,
         )

@@ -18,6 +18,8 @@ RUNTIME_SETTINGS: frozenset[str] = frozenset(
         "max_page_size",
         "quota_per_minute",
         "latency_seconds",
+        "hold_writes_seconds",
+        "hold_writes_fraction",
     }
 )
 """Settings ``POST /_emulator/config`` may change; the file paths are fixed at start."""
@@ -36,6 +38,8 @@ class EmulatorConfig(BaseModel):
     or ``x-goog-user-project``) in any rolling 60 s; more get Google's 429 (see ``quota.py``).
     ``None``: no quota.
     ``latency_seconds``: every API call (not ``/token`` nor ``/_emulator/``) waits this long first.
+    ``hold_writes_seconds``: a sipTrunks POST/PATCH/DELETE (with probability ``hold_writes_fraction``)
+    is held this long, then committed even if its client has gone, as a slow API does (``hold.py``).
     """
 
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
@@ -49,6 +53,8 @@ class EmulatorConfig(BaseModel):
     max_page_size: int = Field(default=1000, ge=1)
     quota_per_minute: int | None = Field(default=None, ge=1)
     latency_seconds: float = Field(default=0.0, ge=0)
+    hold_writes_seconds: float = Field(default=0.0, ge=0)
+    hold_writes_fraction: float = Field(default=1.0, ge=0, le=1)
 
     @property
     def connections_scripted(self) -> bool:

@@ -4,7 +4,7 @@
 method path                                                                 effect
 ====== ==================================================================== ===============================
 GET    /_emulator/healthz                                                   ``{"status": "ok"}``
-GET    /_emulator/requests?kind=&method=&path_contains=                     ``{"requests": [...]}``
+GET    /_emulator/requests?kind=&method=&path_contains=&after=              ``{"requests": [...]}``
 DELETE /_emulator/requests                                                  clear the request log
 GET    /_emulator/trunks                                                    ``{"sipTrunks": [...]}`` (all)
 GET    /_emulator/trunks/{project}/{location}/{trunk_id}                    one trunk
@@ -16,6 +16,7 @@ GET    /_emulator/faults                                                    ``{"
 DELETE /_emulator/faults[/{id}]                                             remove all (or one) faults
 POST   /_emulator/identities                                                register an identity
 GET    /_emulator/identities                                                ``{"identities": [...]}``
+GET    /_emulator/tokens                                                    ``{"tokens": [...]}`` (issued)
 GET    /_emulator/config                                                    the settings
 POST   /_emulator/config                                                    change runtime settings
 POST   /_emulator/reset                                                     see ``EmulatorState.reset``
@@ -23,7 +24,10 @@ POST   /_emulator/reset                                                     see 
 
 Runtime settings include ``quota_per_minute`` (``null``: no quota; else at most that many API calls
 per consumer project in any rolling minute, then Google's 429, see ``quota.py``; setting it starts
-empty windows, as does ``reset``) and ``latency_seconds`` (every API call waits that long first).
+empty windows, as does ``reset``), ``latency_seconds`` (every API call waits that long first) and
+``hold_writes_seconds`` / ``hold_writes_fraction`` (that share of the sipTrunks writes is held that
+long, then committed even if the client has gone; see ``hold.py``). ``after`` on the request log
+returns only entries with a greater ``seq`` (for polling; ``request_log.py`` lists the fields).
 
 ``setConnections`` with ``null`` hands the trunk back to the connection script. Errors use the
 Google error shape. Only the trunk-changing calls appear in the request log (kind ``control``).
@@ -94,8 +98,12 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/_emulator/requests")
 async def list_requests(request: web.Request) -> web.Response:
     query = request.query
+    try:
+        after = int(query.get("after") or 0)
+    except ValueError:
+        raise invalid_argument("after must be an integer (a request log seq)") from None
     entries = _state(request).log.entries(
-        kind=query.get("kind"), method=query.get("method"), path_contains=query.get("path_contains")
+        kind=query.get("kind"), method=query.get("method"), path_contains=query.get("path_contains"), after_seq=after
     )
     return web.json_response({"requests": entries})
 
@@ -175,6 +183,12 @@ async def add_identity(request: web.Request) -> web.Response:
 @routes.get("/_emulator/identities")
 async def list_identities(request: web.Request) -> web.Response:
     return web.json_response({"identities": [i.summary() for i in _state(request).iam.identities()]})
+
+
+@routes.get("/_emulator/tokens")
+async def list_tokens(request: web.Request) -> web.Response:
+    """The access tokens issued at ``/token`` (read-only): for leak scans of logs and status."""
+    return web.json_response({"tokens": _state(request).iam.issued_tokens()})
 
 
 def _config_json(state: EmulatorState) -> dict[str, Any]:

@@ -41,10 +41,17 @@ class EmulatorControl:
         return f"/trunks/{trunk.project}/{trunk.location}/{trunk.trunk_id}"
 
     def requests(
-        self, method: str | None = None, path_contains: str | None = None, *, kind: str | None = "api"
+        self,
+        method: str | None = None,
+        path_contains: str | None = None,
+        *,
+        kind: str | None = "api",
+        after_seq: int = 0,
     ) -> list[dict[str, Any]]:
-        """Logged requests, oldest first; by default only Google API calls (``kind=None``: all)."""
-        filters = {"kind": kind, "method": method, "path_contains": path_contains}
+        """Logged requests, oldest first; by default only Google API calls (``kind=None``: all);
+        ``after_seq``: only those logged after that ``seq``."""
+        filters = {"kind": kind, "method": method, "path_contains": path_contains,
+                   "after": str(after_seq) if after_seq else None}
         params = {key: value for key, value in filters.items() if value is not None}
         entries: list[dict[str, Any]] = self._call("GET", "/requests", params=params)["requests"]
         return entries
@@ -87,8 +94,9 @@ class EmulatorControl:
         probability: float = 1.0,
         message: str | None = None,
         reason: str | None = None,
+        first: bool = False,
     ) -> str:
-        """Add a fault rule (see ``faults.py``); returns its id."""
+        """Add a fault rule (see ``faults.py``; ``first``: tried before the others); returns its id."""
         body = {
             "action": action,
             "method": method,
@@ -100,9 +108,13 @@ class EmulatorControl:
             "probability": probability,
             "message": message,
             "reason": reason,
+            "first": first,
         }
         fault_id: str = self._call("POST", "/faults", json=body)["id"]
         return fault_id
+
+    def remove_fault(self, fault_id: str) -> None:
+        self._call("DELETE", f"/faults/{fault_id}")
 
     def faults(self) -> list[dict[str, Any]]:
         faults: list[dict[str, Any]] = self._call("GET", "/faults")["faults"]
@@ -132,9 +144,14 @@ class EmulatorControl:
         identities: list[dict[str, Any]] = self._call("GET", "/identities")["identities"]
         return identities
 
+    def issued_tokens(self) -> list[str]:
+        """The access tokens the emulator issued (since start-up or the last reset)."""
+        return [str(entry["token"]) for entry in self._call("GET", "/tokens")["tokens"]]
+
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change runtime settings: ``mode``, ``connect_after``, ``require_peer_hostnames``, page sizes,
-        ``quota_per_minute`` (``None``: no quota) and ``latency_seconds``."""
+        ``quota_per_minute`` (``None``: no quota), ``latency_seconds``, ``hold_writes_seconds`` and
+        ``hold_writes_fraction``."""
         config: dict[str, Any] = self._call("POST", "/config", json=settings)
         return config
 

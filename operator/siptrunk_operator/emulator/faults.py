@@ -5,8 +5,10 @@ Actions: ``error`` (answer a Google-shaped error with ``status`` instead of proc
 anything) and ``lost_response`` (process and commit, then drop the connection unanswered).
 A rule applies to its next ``times`` matching calls (``None``: forever), each with ``probability``.
 For one request, every matching ``latency`` rule adds its delay and the first other matching rule
-is applied. The path regex is searched in the URL path (``re.search``, query excluded). Rules never
-touch the control endpoint, nor ``/token`` unless their ``path`` regex itself matches ``/token``.
+is applied; rules are tried in the order they were added, except that ``first`` puts a rule before
+all the others (a quota burst that must win over a standing 503 rate). The path regex is searched
+in the URL path (``re.search``, query excluded). Rules never touch the control endpoint, nor
+``/token`` unless their ``path`` regex itself matches ``/token``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class FaultSpec(BaseModel):
     probability: float = Field(default=1.0, ge=0, le=1)
     message: str | None = None
     reason: str | None = None
+    first: bool = False
 
     @field_validator("path")
     @classmethod
@@ -85,7 +88,7 @@ class FaultRegistry:
     def add(self, spec: FaultSpec) -> Fault:
         pattern = re.compile(spec.path) if spec.path is not None else None
         fault = Fault("fault-" + secrets.token_hex(4), spec, spec.times, pattern=pattern)
-        self._faults.append(fault)
+        self._faults.insert(0 if spec.first else len(self._faults), fault)
         return fault
 
     def remove(self, fault_id: str) -> bool:

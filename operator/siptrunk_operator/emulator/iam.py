@@ -119,6 +119,11 @@ class Iam:
     def identities(self) -> list[Identity]:
         return list(self._identities.values())
 
+    def issued_tokens(self) -> list[dict[str, Any]]:
+        """Every access token issued since start-up (or the last reset), with whom and until when:
+        tests scan logs, Events and status for them (none may ever appear there)."""
+        return [{"token": token, "email": email, "expires": expiry} for token, (email, expiry) in self._tokens.items()]
+
     def issue_token(self, grant_type: str | None, assertion: str | None, mode: Mode, now: float) -> tuple[str, str]:
         """Exchange a signed JWT assertion for an access token (the JWT-bearer grant): (token, email)."""
         if grant_type != JWT_BEARER_GRANT:

@@ -1,4 +1,5 @@
-"""Around every request: the request log, the log line, the quota, the latency and fault injection."""
+"""Around every request: the request log, the log line, the quota, the latency, fault injection
+and held writes (``hold.py``)."""
 
 from __future__ import annotations
 
@@ -14,17 +15,21 @@ from aiohttp.typedefs import Handler
 
 from .api import IDENTITY, error_response
 from .errors import ApiError, quota_exceeded
-from .faults import TOKEN_PATH, fault_error
+from .faults import TOKEN_PATH, Fault, fault_error
+from .hold import hold_seconds
 from .quota import app_quota
 from .request_log import EntryKind
 from .routing import resolve_call
 from .state import STATE_KEY, EmulatorState
+from .wire import rfc3339
 
 logger = logging.getLogger("siptrunk_operator.emulator")
 
 CONTROL_PREFIX = "/_emulator/"
 _LOGGED_CONTROL_PREFIX = CONTROL_PREFIX + "trunks/"
-_LOGGED_FIELDS = ("seq", "kind", "method", "host", "path", "status", "identity", "user_project", "fault")
+_LOGGED_FIELDS = (
+    "seq", "kind", "method", "host", "path", "status", "identity", "user_project", "fault", "injected", "held",
+)
 
 
 def _kind(request: web.Request) -> EntryKind | None:
@@ -81,6 +86,7 @@ async def _apply_faults(
     delays, fault = state.faults.pick(request.method, request.path) if kind != "control" else ([], None)
     applied = [f.id for f in delays] + ([fault.id] if fault else [])
     entry["fault"] = ",".join(applied) or None
+    entry["injected"] += ["latency"] * len(delays) + ([_injected(fault)] if fault else [])
     for delay in delays:
         await asyncio.sleep(delay.spec.latency)
 
@@ -89,10 +95,44 @@ async def _apply_faults(
         return error_response(fault_error(fault.spec, resolve_call(request.method, request.path))), False
     if action == "reset":
         return _drop(request), True
-    response = await handler(request)
+    response = await _process(request, handler, state, kind, entry)
     if action == "lost_response":
         return _drop(request), True
     return response, False
+
+
+def _injected(fault: Fault) -> str:
+    action = fault.spec.action
+    return f"error:{fault.spec.status}" if action == "error" else action
+
+
+async def _process(
+    request: web.Request, handler: Handler, state: EmulatorState, kind: EntryKind, entry: dict[str, Any]
+) -> web.StreamResponse:
+    """The handler's response; a held write waits first, in a task that commits even if we are cancelled."""
+    config = state.config
+    seconds = hold_seconds(config.hold_writes_seconds, config.hold_writes_fraction, request.method, request.path,
+                           state.rng) if kind == "api" else 0.0
+    if not seconds:
+        return await handler(request)
+    entry["held"] = seconds
+    entry["injected"].append("hold")
+
+    async def commit() -> web.StreamResponse:
+        await asyncio.sleep(seconds)
+        response = await handler(request)
+        now = rfc3339(state.clock())
+        if 200 <= response.status < 300:
+            entry["committed"] = now
+        entry["identity"] = request.get(IDENTITY)  # final unless the middleware is still waiting
+        entry["status"], entry["done"] = response.status, now
+        return response
+
+    return await state.commits.run(commit())
+
+
+def _client_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
 
 
 @web.middleware
@@ -116,12 +156,19 @@ async def traffic_middleware(request: web.Request, handler: Handler) -> web.Stre
         await asyncio.sleep(state.config.latency_seconds)
 
     response: web.StreamResponse
-    if over_quota is not None:
-        response, dropped = error_response(over_quota), False
-    else:
-        response, dropped = await _apply_faults(request, handler, state, kind, entry)
+    try:
+        if over_quota is not None:
+            entry["injected"].append("quota:429")
+            response, dropped = error_response(over_quota), False
+        else:
+            response, dropped = await _apply_faults(request, handler, state, kind, entry)
+    except asyncio.CancelledError:  # the client left (handler_cancellation) or the server is stopping
+        entry["client_gone"] = True
+        raise
     entry["identity"] = request.get(IDENTITY)
     entry["status"] = "dropped" if dropped else response.status
+    entry["client_gone"] = not dropped and _client_gone(request)
+    entry["done"] = rfc3339(state.clock())
     logger.info(
         "%s %s %s -> %s",
         request.method,

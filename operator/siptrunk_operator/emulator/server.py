@@ -65,9 +65,11 @@ class EmulatorServer:
         return self.url
 
     async def _shutdown(self) -> None:
+        """Stop listening, then let held writes commit (``hold.py``): the API keeps what it received."""
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        await self.state.commits.drain()
         self.port = None
 
     def start_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> str:

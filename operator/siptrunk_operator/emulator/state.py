@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from .config import EmulatorConfig
 from .connections import trunk_view
 from .errors import not_found
 from .faults import FaultRegistry
+from .hold import PendingCommits
 from .iam import Iam
 from .request_log import RequestLog
 from .store import StoredTrunk, TrunkStore
@@ -28,6 +30,10 @@ class EmulatorState:
     iam: Iam
     faults: FaultRegistry = field(default_factory=FaultRegistry)
     log: RequestLog = field(default_factory=RequestLog)
+    commits: PendingCommits = field(default_factory=PendingCommits)
+    """Held writes not yet committed (``hold.py``)."""
+    rng: random.Random = field(default_factory=random.Random)
+    """Draws which writes are held."""
     clock: Callable[[], float] = time.time
     initial_config: EmulatorConfig | None = None
 

@@ -62,6 +62,8 @@ class LocalControlPlane:
         self._client_ca: TinyCA | None = None
         self._serving_ca_pem = b""
         self._apiserver_args: list[str] = []
+        self._etcd_args: list[str] = []
+        self._etcd_url = ""
         self._admin_context: ssl.SSLContext | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -127,22 +129,24 @@ class LocalControlPlane:
     def _start_etcd(self) -> str:
         client_port, peer_port = free_port(), free_port()
         client_url = f"http://127.0.0.1:{client_port}"
-        process = self._spawn(
-            "etcd",
-            [
-                str(self.binaries.etcd),
-                f"--data-dir={self.workdir / 'etcd-data'}",
-                f"--listen-client-urls={client_url}",
-                f"--advertise-client-urls={client_url}",
-                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
-                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
-                f"--initial-cluster=default=http://127.0.0.1:{peer_port}",
-                "--unsafe-no-fsync=true",
-                "--log-level=warn",
-            ],
-        )
-        self._wait("etcd", process, urllib.request.Request(f"{client_url}/health"))
+        self._etcd_url = client_url
+        self._etcd_args = [
+            str(self.binaries.etcd),
+            f"--data-dir={self.workdir / 'etcd-data'}",
+            f"--listen-client-urls={client_url}",
+            f"--advertise-client-urls={client_url}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+            f"--initial-cluster=default=http://127.0.0.1:{peer_port}",
+            "--unsafe-no-fsync=true",
+            "--log-level=warn",
+        ]
+        self._spawn_etcd()
         return client_url
+
+    def _spawn_etcd(self) -> None:
+        process = self._spawn("etcd", self._etcd_args)
+        self._wait("etcd", process, urllib.request.Request(f"{self._etcd_url}/health"))
 
     def _start_apiserver(self, etcd_url: str) -> None:
         certs = self.workdir / "certs"
@@ -192,8 +196,20 @@ class LocalControlPlane:
         """Stop kube-apiserver (SIGTERM, or SIGKILL when `hard`) and start it again on the same port
         with the same certificates and etcd: clients reconnect and watches resume, as after a
         control-plane upgrade or crash."""
+        self._stop_component("kube-apiserver", hard=hard)
+        time.sleep(down_seconds)
+        self._spawn_apiserver()
+
+    def restart_etcd(self, *, down_seconds: float = 0.0, hard: bool = False) -> None:
+        """Stop etcd (SIGTERM, or SIGKILL when `hard`) and start it again with the same data dir and
+        ports; kube-apiserver stays up and reconnects, failing requests meanwhile."""
+        self._stop_component("etcd", hard=hard)
+        time.sleep(down_seconds)
+        self._spawn_etcd()
+
+    def _stop_component(self, component: str, *, hard: bool) -> None:
         for index, (name, process, log) in enumerate(self._processes):
-            if name != "kube-apiserver":
+            if name != component:
                 continue
             if hard:
                 process.kill()
@@ -202,9 +218,7 @@ class LocalControlPlane:
             process.wait(timeout=30)
             log.close()
             del self._processes[index]
-            break
-        time.sleep(down_seconds)
-        self._spawn_apiserver()
+            return
 
     def _wait_for_default_namespace(self, context: ssl.SSLContext) -> None:
         probe = urllib.request.Request(f"{self.server_url}/api/v1/namespaces/default")
