@@ -13,8 +13,11 @@ import kopf
 
 from siptrunk_operator.api import ClientSettings, SipTrunksClient
 from siptrunk_operator.engine.engine import Engine
+from siptrunk_operator.engine.identities import GOOGLE_TOKEN_URIS
 from siptrunk_operator.kubeapi import CRD_NAME, KubeApi, connection_info
 from siptrunk_operator.plan.identity import ObjectRef
+from siptrunk_operator.plan.tenancy import PLURAL as TENANCY_PLURAL
+from siptrunk_operator.plan.tenancy import TenancyRule, tenancy_of
 from siptrunk_operator.plan.view import ObjectView
 from siptrunk_operator.runtime import Runtime
 from siptrunk_operator.settings import OperatorSettings
@@ -51,7 +54,11 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     if info is None:
         raise kopf.PermanentError("no Kubernetes credentials: neither in-cluster nor a kubeconfig")
     kube = KubeApi(info, relogin=lambda: connection_info(settings))
-    memo.engine = Engine(SipTrunksClient(ClientSettings.from_env()), kube, OperatorSettings.from_env())
+    client = SipTrunksClient(ClientSettings.from_env())
+    emulator = client.settings.emulator_url
+    token_uris = GOOGLE_TOKEN_URIS | ({f"{emulator}/token"} if emulator else set())
+    memo.engine = Engine(client, kube, OperatorSettings.from_env(), client_for=client.with_credentials,
+                         token_uris=token_uris)
     memo.runtime = Runtime(memo.engine)
     await memo.runtime.start()
 
@@ -65,9 +72,9 @@ async def stop(memo: Any, **_: Any) -> None:
 
 @kopf.on.probe(id="engine")
 def engine_probe(memo: Any, **_: Any) -> dict[str, Any]:
-    """Part of kopf's /healthz: raises (HTTP 500) if the engine's workers or refresher died."""
+    """Part of kopf's /healthz: raises (HTTP 500) if the engine's tasks or the election thread died."""
     runtime: Runtime = memo.runtime
-    return {"role": runtime.role() or "starting", **runtime.engine.health()}
+    return runtime.health()
 
 
 @kopf.index(*RESOURCE)
@@ -76,10 +83,38 @@ async def trunk_claims(body: kopf.Body, **_: Any) -> dict[str, ObjectRef] | None
     return ObjectView.from_body(body).claim()
 
 
+@kopf.index(GROUP, VERSION, TENANCY_PLURAL)
+async def tenancy_rules(body: kopf.Body, **_: Any) -> dict[str, TenancyRule]:
+    """The admins' SipTrunkTenancy objects; complete before any SipTrunk event is handled, so no
+    object is ever judged without the policy."""
+    return {"rules": TenancyRule.from_body(body)}
+
+
+@kopf.index("", "v1", "namespaces")
+async def namespace_labels(body: kopf.Body, name: str, **_: Any) -> dict[str, dict[str, str]]:
+    return {name: dict(body.get("metadata", {}).get("labels") or {})}
+
+
+def _tenancy(engine: Engine, kwargs: dict[str, Any]) -> None:
+    rules: kopf.Index[str, TenancyRule] = kwargs["tenancy_rules"]
+    labels: kopf.Index[str, dict[str, str]] = kwargs["namespace_labels"]
+    engine.set_tenancy(tenancy_of(rules.get("rules", ()), required=engine.settings.tenancy == "required"),
+                       {ns: next(iter(values), {}) for ns, values in labels.items()})
+
+
 @kopf.on.event(*RESOURCE)
 async def trunk_event(body: kopf.Body, type: str, memo: Any, **kwargs: Any) -> None:
     claims: kopf.Index[str, ObjectRef] = kwargs["trunk_claims"]
+    if not memo.engine.tenancy_known:  # the indexes are complete before the first event: judge with them
+        _tenancy(memo.engine, kwargs)
     memo.engine.observe(body, type, claims)
+
+
+@kopf.on.event(GROUP, VERSION, TENANCY_PLURAL)
+@kopf.on.event("", "v1", "namespaces")
+async def tenancy_event(memo: Any, **kwargs: Any) -> None:
+    """A policy or a namespace's labels changed: objects are judged again at once."""
+    _tenancy(memo.engine, kwargs)
 
 
 @kopf.on.event("apiextensions.k8s.io", "v1", "customresourcedefinitions", when=lambda name, **_: name == CRD_NAME)

@@ -97,13 +97,16 @@ class KubeApi:
         data = None if json is None else json_module.dumps(json, separators=(",", ":")).encode()
         sent = {**self._headers, "content-type": "application/json", **(headers or {})}
         for attempt, pause in enumerate((*_TRANSIENT_BACKOFFS, None)):
+            failed: str | None = None
             try:
                 async with self._http().request(method, self._server + url, data=data,
                                                  headers={**sent, **self._headers}) as response:
                     status, content = response.status, await response.read()
             except (aiohttp.ClientError, TimeoutError) as err:
+                failed = type(err).__name__  # raised outside the handler: no __context__ keeps the request
+            if failed is not None:
                 if pause is None:
-                    raise KubeError(f"{type(err).__name__} talking to the Kubernetes API") from None
+                    raise KubeError(f"{failed} talking to the Kubernetes API")
                 await asyncio.sleep(pause)
                 continue
             if status == 401 and self._relogin is not None and not relogged:
@@ -128,6 +131,13 @@ class KubeApi:
     async def read(self, namespace: str, name: str) -> dict[str, Any] | None:
         body: dict[str, Any] | None = await self._request("GET", f"{_objects(namespace)}/{name}", ok_missing=True)
         return body
+
+    async def read_secret(self, namespace: str, name: str) -> tuple[str, Mapping[str, str]] | None:
+        """A Secret's resourceVersion and data (base64 values, as stored); None if it does not exist."""
+        body = await self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}", ok_missing=True)
+        if body is None:
+            return None
+        return str(body["metadata"].get("resourceVersion", "")), dict(body.get("data") or {})
 
     async def patch_metadata(self, namespace: str, name: str, resource_version: str, *,
                              annotations: Mapping[str, str | None] | None = None,

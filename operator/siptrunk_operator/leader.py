@@ -10,12 +10,14 @@ before a standby may take over (the Lease expires one lease duration after its l
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
 import threading
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -70,6 +72,50 @@ def _lease_api() -> k8s.CoordinationV1Api:
     return k8s.CoordinationV1Api(k8s.ApiClient(configuration))
 
 
+class _Timed:
+    """Every Lease call with a request timeout: a black-holed connection must not outlast the renew
+    deadline (the client's calls have none by default)."""
+
+    def __init__(self, api: Any, seconds: float) -> None:
+        self._api, self._seconds = api, seconds
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._api, name)
+        return functools.partial(attribute, _request_timeout=self._seconds) if callable(attribute) else attribute
+
+
+class _SafeLock:
+    """The client's Lease lock catches only ApiException: a connection error (an API server restart)
+    would kill the election thread while the process keeps reconciling. Any failure is a failed try."""
+
+    def __init__(self, lock: Any) -> None:
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lock, name)
+
+    def get(self, name: str, namespace: str) -> tuple[bool, Any]:
+        try:
+            found: tuple[bool, Any] = self._lock.get(name, namespace)
+        except Exception as err:
+            _LOG.warning("reading the Lease failed: %s", type(err).__name__)
+            return False, err
+        return found
+
+    def create(self, name: str, namespace: str, election_record: Any) -> bool:
+        return self._tried("creating", lambda: self._lock.create(name, namespace, election_record))
+
+    def update(self, name: str, namespace: str, updated_record: Any) -> bool:
+        return self._tried("renewing", lambda: self._lock.update(name, namespace, updated_record))
+
+    def _tried(self, what: str, call: Callable[[], Any]) -> bool:
+        try:
+            return bool(call())
+        except Exception as err:
+            _LOG.warning("%s the Lease failed: %s", what, type(err).__name__)
+            return False
+
+
 def _exit_now() -> None:
     logging.shutdown()
     os._exit(1)
@@ -83,21 +129,37 @@ class LeaderElector:
         self.settings, self.identity, self._on_lost = settings, identity or candidate_identity(), on_lost
         self.leading = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def alive(self) -> bool:
+        """The election thread runs (the liveness probe fails otherwise)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         lock = LeaseLock(self.settings.lease_name, self.settings.lease_namespace, self.identity)
-        lock.api_instance = _lease_api()
+        lock.api_instance = _Timed(_lease_api(), max(1.0, self.settings.retry_period_seconds))
         config = electionconfig.Config(
-            lock, lease_duration=self.settings.lease_duration_seconds,
+            _SafeLock(lock), lease_duration=self.settings.lease_duration_seconds,
             renew_deadline=self.settings.renew_deadline_seconds, retry_period=self.settings.retry_period_seconds,
             onstarted_leading=self._started, onstopped_leading=self._stopped,
         )
         _LOG.info("leader election on Lease %s/%s as %s", self.settings.lease_namespace, self.settings.lease_name,
                   self.identity)
-        thread = threading.Thread(target=leaderelection.LeaderElection(config).run, name="leader-election",
-                                  daemon=True)
-        thread.start()
+        election = leaderelection.LeaderElection(config)
+        self._thread = threading.Thread(target=self._run, args=(election,), name="leader-election", daemon=True)
+        self._thread.start()
+
+    def _run(self, election: Any) -> None:
+        """If the election ever ends (lost Lease, or an error the client did not expect), this
+        process must stop: as leader it may no longer write, as standby it could never take over."""
+        try:
+            election.run()
+        except BaseException:
+            _LOG.exception("leader election failed")
+        finally:
+            self._stopped()
 
     def _started(self) -> None:
         _LOG.info("acquired the Lease: this process now reconciles", extra={"leader": self.identity})

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 
 import kopf
 
+from siptrunk_operator.api.errors import scrub
+
 _RECONCILE_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("reconcile_id", default=None)
 
 
@@ -30,7 +32,8 @@ class _ReconcileId(logging.Filter):
             record.reconcile_id = current
         return True
 
-_ROUTINE = ("Handler 'trunk_event' succeeded.", "Handler 'trunk_claims' succeeded.")
+_ROUTINE = tuple(f"Handler '{name}' succeeded." for name in (
+    "trunk_event", "trunk_claims", "tenancy_event", "tenancy_rules", "namespace_labels"))
 
 
 class _DropRoutine(logging.Filter):
@@ -40,6 +43,18 @@ class _DropRoutine(logging.Filter):
         return not (record.levelno <= logging.INFO and record.getMessage() in _ROUTINE)
 
 
+class _Scrubbed(logging.Formatter):
+    """Every line leaves through `scrub`: a token, JWT or key in any message, argument, extra field
+    or traceback is blanked, whichever library logged it."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self._inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(self._inner.format(record))
+
+
 def configure_logging(*, verbose: bool = False, text: bool = False) -> None:
     """JSON lines with the object reference under `object` (text with `text=True`, for humans)."""
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.FULL if text else kopf.LogFormat.JSON,
@@ -47,5 +62,6 @@ def configure_logging(*, verbose: bool = False, text: bool = False) -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_DropRoutine())
         handler.addFilter(_ReconcileId())
+        handler.setFormatter(_Scrubbed(handler.formatter))
     # httpx logs full request URLs at INFO; keep them out of the operator's log unless debugging.
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)

@@ -182,8 +182,13 @@ class SipTrunk(WireModel):
 MUTABLE_FIELDS: tuple[str, ...] = ("displayName", "expectedHostname", "peerHostnames", "googleRootCertFile")
 """updateMask paths (camelCase) a client may change; `name` and `connections` are not among them."""
 
-_SEGMENT = r"([^/\s%]+)"
-_TRUNK_NAME = re.compile(rf"projects/{_SEGMENT}/locations/{_SEGMENT}/sipTrunks/{_SEGMENT}")
+SEGMENT = re.compile(r"[A-Za-z0-9._:~-]{1,128}")
+"""A project or trunk id (legacy project ids hold ``:`` and ``.``; trunk ids are URL-safe base64):
+nothing that could leave its path segment (``/``, ``?``, ``#``, ``%``, whitespace). Match in full."""
+LOCATION = re.compile(r"(?=.{1,52}\Z)[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+"""A region label (``global``, ``europe-west3``) short enough that ``{location}-dialogflow`` is a
+DNS label (at most 63 characters) of the regional host. Match in full."""
+_TRUNK_NAME = re.compile(r"projects/([^/]+)/locations/([^/]+)/sipTrunks/([^/]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,10 +201,16 @@ class TrunkName:
 
     @classmethod
     def parse(cls, name: str) -> TrunkName:
-        match = _TRUNK_NAME.fullmatch(name)  # no trailing newline, whitespace or escapes
-        if not match or any(segment in (".", "..") for segment in match.groups()):
+        """Each segment must match in full (no trailing newline, whitespace or escapes), and none
+        may be ``.`` or ``..`` (an HTTP client would resolve them into another URL)."""
+        match = _TRUNK_NAME.fullmatch(name)
+        if match is None:
             raise ValueError(f"not a SipTrunk resource name: {name!r}")
-        return cls(*match.groups())
+        project, location, trunk_id = match.groups()
+        valid = SEGMENT.fullmatch(project) and LOCATION.fullmatch(location) and SEGMENT.fullmatch(trunk_id)
+        if not valid or {project, trunk_id} & {".", ".."}:
+            raise ValueError(f"not a SipTrunk resource name: {name!r}")
+        return cls(project, location, trunk_id)
 
     @property
     def parent(self) -> str:

@@ -30,6 +30,8 @@ class Reason(enum.StrEnum):
     EXISTING_TRUNK_FOUND = "ExistingTrunkFound"
     INVALID_SPEC = "InvalidSpec"
     PERMISSION_DENIED = "PermissionDenied"
+    FORBIDDEN = "Forbidden"
+    CREDENTIALS_UNAVAILABLE = "CredentialsUnavailable"
     RATE_LIMITED = "RateLimited"
     API_UNAVAILABLE = "APIUnavailable"
     OUTCOME_UNKNOWN = "OutcomeUnknown"
@@ -43,7 +45,8 @@ class Reason(enum.StrEnum):
 
 
 STALLED_REASONS = frozenset({
-    Reason.INVALID_SPEC, Reason.PERMISSION_DENIED, Reason.CONFLICT, Reason.NOT_FOUND_IN_API,
+    Reason.INVALID_SPEC, Reason.PERMISSION_DENIED, Reason.CONFLICT, Reason.NOT_FOUND_IN_API, Reason.FORBIDDEN,
+    Reason.CREDENTIALS_UNAVAILABLE,
     Reason.CREATE_OUTCOME_UNKNOWN, Reason.EXISTING_TRUNK_FOUND,
 })
 """Reasons that need a person: retrying alone will not fix them."""

@@ -43,7 +43,7 @@ class _Current:
 _CURRENT = _Current()
 REGISTRY.register(EngineCollector(
     statuses=lambda: _CURRENT.engine.registry.statuses() if _CURRENT.engine else [],
-    listing_ages=lambda: _CURRENT.engine.refresher.listing_ages() if _CURRENT.engine else {},
+    listing_ages=lambda: _CURRENT.engine.listing_ages() if _CURRENT.engine else {},
     leading=lambda: _CURRENT.leading,
 ))
 
@@ -54,6 +54,12 @@ class Runtime:
     elector: LeaderElector | None = None
     ops: OpsServer | None = None
     _lead: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def health(self) -> dict[str, object]:
+        """The liveness probe's report; raises if the engine or the election thread has died."""
+        if self.elector is not None and not self.elector.alive:
+            raise RuntimeError("the leader-election thread has stopped")
+        return {"role": self.role() or "starting", **self.engine.health()}
 
     def role(self) -> str | None:
         if self.elector is None:

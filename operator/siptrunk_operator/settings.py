@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -34,6 +35,11 @@ class OperatorSettings(BaseModel):
     )
     permission_retry_seconds: float = Field(
         default=120.0, gt=0, description="Delay before retrying after 401/403 (an IAM fix takes effect)."
+    )
+    tenancy: Literal["optional", "required"] = Field(
+        default="optional",
+        description="`required`: with no SipTrunkTenancy, no namespace may use any project (fail closed); "
+                    "`optional`: with none, the operator is single-tenant.",
     )
     create_deadline_seconds: float = Field(
         default=60.0, gt=0,

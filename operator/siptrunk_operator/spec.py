@@ -37,6 +37,15 @@ class Policy:
     recreate_if_missing: bool = False
 
 
+class SecretKeyRef(BaseModel):
+    """A key of a Secret in the object's own namespace."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    key: str = "credentials.json"
+
+
 class SipTrunkSpec(BaseModel):
     """`spec` of a SipTrunk; aliases match the CRD's field names exactly."""
 
@@ -52,6 +61,7 @@ class SipTrunkSpec(BaseModel):
     management_policy: ManagementPolicy = Field(default=ManagementPolicy.MANAGE, alias="managementPolicy")
     deletion_policy: DeletionPolicy = Field(default=DeletionPolicy.DELETE, alias="deletionPolicy")
     recreate_if_missing: bool = Field(default=False, alias="recreateIfMissing")
+    credentials_secret_ref: SecretKeyRef | None = Field(default=None, alias="credentialsSecretRef")
 
     @classmethod
     def from_body(cls, spec: dict[str, Any] | Any) -> SipTrunkSpec:

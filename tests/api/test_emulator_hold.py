@@ -153,3 +153,18 @@ def test_a_rule_added_first_is_tried_before_the_others(control: EmulatorControl,
     control.remove_fault(burst)
     assert api.get(TRUNKS).status_code == 503
     assert [f["status"] for f in control.faults()] == [503]
+
+
+def test_a_write_held_past_its_server_timeout_is_given_up_not_committed(
+    control: EmulatorControl, api: httpx.Client
+) -> None:
+    control.configure(hold_writes_seconds=2.0)
+    answer = api.post(TRUNKS, json=BODY, headers={"X-Server-Timeout": "0.5"})
+    assert answer.status_code == 504 and answer.json()["error"]["status"] == "DEADLINE_EXCEEDED"
+    entry = _wait_done(control, "POST")
+    assert entry["committed"] is None and entry["injected"] == ["hold", "server_timeout"]
+    assert api.get(TRUNKS).json() == {}  # nothing appears later either
+    time.sleep(2.0)
+    assert api.get(TRUNKS).json() == {}
+    within = api.post(TRUNKS, json=BODY, headers={"X-Server-Timeout": "5"})  # time enough: held, then committed
+    assert within.status_code == 200 and len(api.get(TRUNKS).json()["sipTrunks"]) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from siptrunk_operator.localcluster.controlplane import LocalControlPlane
 from siptrunk_operator.localcluster.operator_process import OperatorProcess, write_emulator_key
 from siptrunk_operator.sandbox import install_crds
 from siptrunk_operator.spec import GROUP, PLURAL, VERSION
+from tests.e2e.leaks import Scan, keys_in_files, keys_in_secrets, operator_logs
 
 pytestmark = pytest.mark.e2e
 
@@ -129,6 +131,51 @@ def isolated_namespace(control_plane: LocalControlPlane) -> Iterator[str]:
 def project_id() -> str:
     """A project of its own per test, so emulator assertions never see another test's trunks."""
     return f"proj-{uuid.uuid4().hex[:10]}"
+
+
+LEAK_SCANS: list[str] = []
+"""The leak scan's summary line, printed at the end of the session's report."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leak_scan(control_plane: LocalControlPlane, control: EmulatorControl, kube: k8s.CustomObjectsApi,
+              core: k8s.CoreV1Api, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After every end-to-end test (this session fixture ends last, once the shared operator has
+    stopped, while the control plane still runs): no operator log line, Event or SipTrunk status may
+    hold a token the emulator issued, a JWT, a private key or the key ID of a key the tests wrote.
+    A leak fails the session (an error at teardown) and says what leaked where, never the secret."""
+    yield
+    scan = Scan()
+    root = tmp_path_factory.getbasetemp()
+    for token in control.issued_tokens():
+        scan.secrets[token] = "a token the emulator issued"
+    for key, origin in [*keys_in_files(root), *keys_in_secrets(core.list_secret_for_all_namespaces().to_dict()
+                                                                 ["items"] or [])]:
+        scan.add_key(key, origin)
+    logs = list(operator_logs(root))
+    for where, text in logs:
+        scan.scan("operator logs", where, text)
+    for event in core.list_event_for_all_namespaces().items:
+        scan.scan("Events", f"Event {event.metadata.namespace}/{event.metadata.name}",
+                  f"{event.reason} {event.message}")
+    try:
+        objects = kube.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+    except k8s.ApiException as err:  # no CRD left: no status to scan
+        objects = [] if err.status == 404 else [{"metadata": {"namespace": "?", "name": "?"}, "status": err.body}]
+    for obj in objects:
+        meta = obj["metadata"]
+        scan.scan("SipTrunk statuses", f"SipTrunk {meta['namespace']}/{meta['name']} status",
+                  json.dumps(obj.get("status") or {}))
+    LEAK_SCANS.append(scan.summary())
+    if scan.leaks:
+        pytest.fail("credentials leaked into logs, Events or status:\n" + scan.report(), pytrace=False)
+    if logs and not any(what.startswith("the key ID") for what in scan.secrets.values()):
+        pytest.fail(f"the leak scan found operator logs but no key to look for: {scan.summary()}", pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in LEAK_SCANS:
+        terminalreporter.write_line(line)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -90,3 +90,58 @@ def test_resource_id_cannot_change(control_plane: LocalControlPlane, namespace: 
                                    input_text=original.replace("resourceID: abc", "resourceID: xyz"), check=False)
     assert result.returncode != 0
     assert "resourceID cannot change once set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "fragment"),
+    [
+        pytest.param({"expectedHostname": ["192.0.2.10"]}, "spec.expectedHostname[0]", "not an IP address",
+                     id="ipv4-expected-hostname"),
+        pytest.param({"peerHostnames": ["198.51.100.7"]}, "spec.peerHostnames[0]", "not an IP address",
+                     id="ipv4-peer-hostname"),
+        pytest.param({"expectedHostname": ["[2001:db8::1]"]}, "spec.expectedHostname[0]", "DNS hostname",
+                     id="ipv6-expected-hostname"),
+        pytest.param({"displayName": "Carrier A\nREADY True"}, "spec.displayName", "control characters",
+                     id="newline"),
+        pytest.param({"displayName": "ring\x07"}, "spec.displayName", "control characters", id="bel"),
+        pytest.param({"displayName": "\x1b[31mred\x1b[0m"}, "spec.displayName", "control characters", id="ansi"),
+        pytest.param({"displayName": "nul\x00"}, "spec.displayName", "control characters", id="nul"),
+        pytest.param({"displayName": "abc\u202eevil"}, "spec.displayName", "bidirectional", id="bidi-override"),
+        pytest.param({"location": "Europe-West3"}, "spec.location", "should match", id="location-uppercase"),
+        pytest.param({"location": "europe-west3-"}, "spec.location", "should match", id="location-trailing-hyphen"),
+        pytest.param({"location": "evil.example.com"}, "spec.location", "should match", id="location-with-dots"),
+        pytest.param({"location": "3rd-region"}, "spec.location", "should match", id="location-digit-first"),
+        pytest.param({"location": "a" * 53}, "spec.location", "Too long", id="location-too-long-for-its-host"),
+    ],
+)
+def test_hostnames_display_names_and_locations_are_hardened(
+    control_plane: LocalControlPlane, namespace: str, spec: dict[str, object], field: str, fragment: str
+) -> None:
+    """IP literals are not DNS names (Google matches the hostname against the certificate's DNS
+    names), a displayName cannot carry control characters to `kubectl get`, and a location must make
+    `{location}-dialogflow.googleapis.com` a valid host. Each rejection names the field."""
+    hostnames = spec.pop("expectedHostname", ["sbc.example.com"])
+    assert isinstance(hostnames, list)
+    result = control_plane.kubectl("apply", "-n", namespace, "-f", "-", "--dry-run=server", check=False,
+                                   input_text=trunk_manifest("hardened", "my-project", hostnames, **spec))
+    assert result.returncode != 0
+    assert f"{field}:" in result.stderr, result.stderr
+    assert fragment in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pytest.param({"displayName": "Carrier Ä – primary (SBC #1) 🚀"}, id="unicode-display-name"),
+        pytest.param({"location": "northamerica-northeast2"}, id="long-region"),
+        pytest.param({"location": "a" * 52}, id="location-at-the-host-limit"),
+        pytest.param({"expectedHostname": ["sbc1.192.example.com", "10x.example.net"]}, id="digits-inside-names"),
+    ],
+)
+def test_what_the_hardening_still_accepts(control_plane: LocalControlPlane, namespace: str,
+                                          spec: dict[str, object]) -> None:
+    hostnames = spec.pop("expectedHostname", ["sbc.example.com"])
+    assert isinstance(hostnames, list)
+    result = control_plane.kubectl("apply", "-n", namespace, "-f", "-", "--dry-run=server", check=False,
+                                   input_text=trunk_manifest("accepted", "my-project", hostnames, **spec))
+    assert result.returncode == 0, result.stderr

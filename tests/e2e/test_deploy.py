@@ -3,8 +3,9 @@
 The rendered Deployment is checked for every hardening setting the issue asks for (pod and container
 securityContext, probes, replicas, requests and limits); the namespace enforces the restricted Pod
 Security Standard, so the API server itself warns about a pod template that breaks it. The RBAC the
-base renders is exactly deploy/operator/rbac.yaml, which tests/e2e/test_rbac.py runs the operator
-with (it applies this same base).
+base renders is exactly deploy/operator/rbac.yaml and tenant-roles.yaml, which tests/e2e/test_rbac.py
+runs the operator with (it applies this same base); the admission policy names the ServiceAccount the
+Deployment runs as (tests/e2e/test_admission_policy.py tries it for real).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ DEPLOY = REPO_ROOT / "deploy"
 OVERLAY = DEPLOY / "overlays" / "gke-workload-identity"
 NAMESPACE = "siptrunk-operator"
 RBAC_KINDS = frozenset({"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"})
+CLUSTER_KINDS = frozenset({"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+                           "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"})
+CRD_FILES = ("siptrunks.dialogflow.siptrunk.dev.yaml", "siptrunktenancies.dialogflow.siptrunk.dev.yaml")
+SERVICE_ACCOUNT = "system:serviceaccount:siptrunk-operator:siptrunk-operator"
 
 
 def kustomize(directory: Path) -> list[dict[str, Any]]:
@@ -102,20 +107,31 @@ def test_the_base_installs_everything(base: list[dict[str, Any]]) -> None:
     assert kinds == sorted([
         ("Namespace", NAMESPACE),
         ("CustomResourceDefinition", "siptrunks.dialogflow.siptrunk.dev"),
+        ("CustomResourceDefinition", "siptrunktenancies.dialogflow.siptrunk.dev"),
         ("ServiceAccount", "siptrunk-operator"),
         ("ClusterRole", "siptrunk-operator"), ("ClusterRoleBinding", "siptrunk-operator"),
+        ("ClusterRole", "siptrunk-view"), ("ClusterRole", "siptrunk-edit"),
+        ("ClusterRole", "siptrunk-operator-tenant-secrets"),
         ("Role", "siptrunk-operator-leader-election"), ("RoleBinding", "siptrunk-operator-leader-election"),
+        ("ValidatingAdmissionPolicy", "siptrunk-operator-owned-fields"),
+        ("ValidatingAdmissionPolicyBinding", "siptrunk-operator-owned-fields"),
         ("Deployment", "siptrunk-operator"),
         ("PodDisruptionBudget", "siptrunk-operator"),
         ("Service", "siptrunk-operator-metrics"),
     ])
     for doc in base:
-        if doc["kind"] not in ("Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
+        if doc["kind"] in CLUSTER_KINDS:
+            assert "namespace" not in doc["metadata"], doc["metadata"]
+        else:
             assert doc["metadata"]["namespace"] == NAMESPACE, doc["metadata"]
-    # The CRD is the one in crds/ (a single copy; the base only adds the part-of label).
-    crd = copy.deepcopy(only(base, "CustomResourceDefinition"))
-    del crd["metadata"]["labels"]["app.kubernetes.io/part-of"]
-    assert crd == yaml.safe_load((REPO_ROOT / "crds" / "siptrunks.dialogflow.siptrunk.dev.yaml").read_text())
+    # Each CRD is the one in crds/ (a single copy; the base only adds the part-of label).
+    for filename in CRD_FILES:
+        shipped = yaml.safe_load((REPO_ROOT / "crds" / filename).read_text())
+        crd = copy.deepcopy(only(base, "CustomResourceDefinition", shipped["metadata"]["name"]))
+        del crd["metadata"]["labels"]["app.kubernetes.io/part-of"]
+        if not crd["metadata"]["labels"]:
+            del crd["metadata"]["labels"]
+        assert crd == shipped, filename
 
 
 def test_the_deployment_is_hardened(base: list[dict[str, Any]]) -> None:
@@ -159,7 +175,8 @@ def _container(deployment: dict[str, Any]) -> dict[str, Any]:
 def test_rbac_is_the_reviewed_file_and_leases_stay_in_the_namespace(base: list[dict[str, Any]]) -> None:
     rendered = sorted((copy.deepcopy(d) for d in base if d["kind"] in RBAC_KINDS),
                       key=lambda d: (d["kind"], d["metadata"]["name"]))
-    shipped = sorted((d for d in yaml.safe_load_all((DEPLOY / "operator" / "rbac.yaml").read_text()) if d),
+    files = [DEPLOY / "operator" / "rbac.yaml", DEPLOY / "operator" / "tenant-roles.yaml"]
+    shipped = sorted((d for f in files for d in yaml.safe_load_all(f.read_text()) if d),
                      key=lambda d: (d["kind"], d["metadata"]["name"]))
     for doc in rendered:
         doc["metadata"]["labels"].pop("app.kubernetes.io/part-of")
@@ -173,12 +190,54 @@ def test_rbac_is_the_reviewed_file_and_leases_stay_in_the_namespace(base: list[d
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                                   "name": "siptrunk-operator-leader-election"}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "siptrunk-operator", "namespace": NAMESPACE}]
-    cluster_rules = only(base, "ClusterRole")["rules"]
-    granted = {(group, resource) for rule in cluster_rules
+    cluster_rules = only(base, "ClusterRole", "siptrunk-operator")["rules"]
+    granted = {(group, resource): set(rule["verbs"]) for rule in cluster_rules
                for group in rule["apiGroups"] for resource in rule["resources"]}
     assert ("coordination.k8s.io", "leases") not in granted  # no Lease outside the operator's namespace
     assert not any(resource in ("secrets", "configmaps", "pods", "*") for _, resource in granted)
     assert not any("*" in rule["verbs"] for rule in cluster_rules)
+    assert granted == {  # what kubeapi.py and kopf call, and nothing else: every write is a patch
+        ("dialogflow.siptrunk.dev", "siptrunks"): {"get", "list", "watch", "patch"},
+        ("dialogflow.siptrunk.dev", "siptrunks/status"): {"patch"},
+        ("dialogflow.siptrunk.dev", "siptrunktenancies"): {"get", "list", "watch"},
+        ("", "namespaces"): {"list", "watch"},
+        ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
+        ("", "events"): {"create"},
+    }
+    # Secrets: `get` only, in a ClusterRole the base never binds (an admin binds it per tenant namespace).
+    secrets = only(base, "ClusterRole", "siptrunk-operator-tenant-secrets")
+    assert secrets["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    assert not [b for b in base if b["kind"] in ("ClusterRoleBinding", "RoleBinding")
+                and b["roleRef"]["name"] == "siptrunk-operator-tenant-secrets"]
+
+
+def test_tenants_standard_roles_get_siptrunks_by_aggregation(base: list[dict[str, Any]]) -> None:
+    view, edit = only(base, "ClusterRole", "siptrunk-view"), only(base, "ClusterRole", "siptrunk-edit")
+    aggregate = "rbac.authorization.k8s.io/aggregate-to-"
+    assert {k for k, v in view["metadata"]["labels"].items() if k.startswith(aggregate) and v == "true"} == \
+        {aggregate + "view", aggregate + "edit", aggregate + "admin"}
+    assert {k for k, v in edit["metadata"]["labels"].items() if k.startswith(aggregate) and v == "true"} == \
+        {aggregate + "edit", aggregate + "admin"}
+    assert view["rules"] == [{"apiGroups": ["dialogflow.siptrunk.dev"], "resources": ["siptrunks", "siptrunks/status"],
+                              "verbs": ["get", "list", "watch"]}]
+    (rule,) = edit["rules"]
+    assert rule["resources"] == ["siptrunks"]  # never status: only the operator writes it
+    assert set(rule["verbs"]) == {"create", "update", "patch", "delete", "deletecollection"}
+
+
+def test_the_admission_policy_exempts_exactly_the_deployments_service_account(base: list[dict[str, Any]]) -> None:
+    policy = only(base, "ValidatingAdmissionPolicy")
+    pod = only(base, "Deployment")["spec"]["template"]["spec"]
+    account = only(base, "ServiceAccount")["metadata"]
+    assert f"system:serviceaccount:{account['namespace']}:{pod['serviceAccountName']}" == SERVICE_ACCOUNT
+    assert policy["spec"]["matchConditions"] == [
+        {"name": "not-the-operator", "expression": f"request.userInfo.username != '{SERVICE_ACCOUNT}'"}]
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    (rules,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert rules["resources"] == ["siptrunks", "siptrunks/status"]
+    assert rules["operations"] == ["CREATE", "UPDATE"]
+    binding = only(base, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
 
 
 def test_metrics_service_and_disruption_budget_select_the_pods(base: list[dict[str, Any]]) -> None:

@@ -1,11 +1,13 @@
 """The shipped RBAC is enough: the operator runs as its ServiceAccount with only what the kustomize
-base (`kubectl apply -k deploy/`; RBAC in deploy/operator/rbac.yaml) grants it."""
+base (`kubectl apply -k deploy/`; RBAC in deploy/operator/rbac.yaml) grants it, under the base's
+ValidatingAdmissionPolicy (it writes its annotations and status as itself), and is denied the rest."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -14,13 +16,42 @@ from siptrunk_operator.kubeapi import CRD_NAME
 from siptrunk_operator.localcluster.binaries import REPO_ROOT
 from siptrunk_operator.localcluster.controlplane import LocalControlPlane
 from siptrunk_operator.localcluster.operator_process import OperatorProcess, write_emulator_key
+from siptrunk_operator.plan.view import TRUNK_NAME_ANNOTATION
 from siptrunk_operator.sandbox import install_crds
 from tests.e2e.conftest import FAST_OPERATOR_ENV
 from tests.e2e.helpers import project_trunks, trunk_manifest, wait_for, wait_for_condition
 
 pytestmark = pytest.mark.e2e
 SERVICE_ACCOUNT = "system:serviceaccount:siptrunk-operator:siptrunk-operator"
-SA_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:siptrunk-operator", "system:authenticated")
+TRUNKS, TENANCIES = "siptrunks.dialogflow.siptrunk.dev", "siptrunktenancies.dialogflow.siptrunk.dev"
+DENIED = [
+    ("get", "secrets", "-A"), ("list", "secrets", "-A"), ("get", "configmaps", "-A"), ("list", "pods", "-A"),
+    ("update", TRUNKS, "-A"), ("create", TRUNKS, "-A"), ("delete", TRUNKS, "-A"),
+    ("update", TRUNKS, "-A", "--subresource=status"), ("get", TRUNKS, "-A", "--subresource=status"),
+    ("create", TENANCIES), ("patch", TENANCIES), ("delete", TENANCIES),
+    ("get", "namespaces"), ("patch", "namespaces"), ("patch", "events", "-A"), ("create", "events.events.k8s.io", "-A"),
+    ("get", "leases.coordination.k8s.io", "-n", "default"), ("delete", "customresourcedefinitions"),
+]
+NEEDED = [
+    ("watch", TRUNKS, "-A"), ("patch", TRUNKS, "-A"), ("patch", TRUNKS, "-A", "--subresource=status"),
+    ("watch", TENANCIES), ("watch", "namespaces"), ("create", "events", "-A"), ("get", "customresourcedefinitions"),
+    ("update", "leases.coordination.k8s.io", "-n", "siptrunk-operator"),
+]
+
+
+def _token_kubeconfig(plane: LocalControlPlane, directory: Path) -> Path:
+    """A kubeconfig with a token of the base's ServiceAccount (TokenRequest API, as a pod's projected
+    token): the API server authenticates it as system:serviceaccount:siptrunk-operator:siptrunk-operator."""
+    token = plane.kubectl("create", "token", "siptrunk-operator", "-n", "siptrunk-operator",
+                          "--duration=2h").stdout.strip()
+    config = yaml.safe_load(plane.kubeconfig.read_text())
+    config["users"] = [{"name": "user", "user": {"token": token}}]
+    path = directory / "kubeconfig-service-account"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    whoami = plane.kubectl(f"--kubeconfig={path}", "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+    assert whoami.stdout == SERVICE_ACCOUNT
+    return path
 
 
 def test_operator_works_with_the_shipped_rbac_only(
@@ -32,9 +63,19 @@ def test_operator_works_with_the_shipped_rbac_only(
         applied = plane.kubectl("apply", "-k", str(REPO_ROOT / "deploy"), check=False)
         assert applied.returncode == 0, applied.stderr
 
-        as_operator = plane.kubeconfig_for(SERVICE_ACCOUNT, SA_GROUPS)
-        denied = plane.kubectl(f"--kubeconfig={as_operator}", "get", "secrets", "-A", check=False)
-        assert denied.returncode != 0 and "forbidden" in denied.stderr  # least privilege: no secrets
+        as_operator = _token_kubeconfig(plane, tmp_path)
+        for denied_call in DENIED:  # least privilege: what it never needs, it cannot do
+            denied = plane.kubectl(f"--kubeconfig={as_operator}", "auth", "can-i", *denied_call, check=False)
+            assert denied.stdout.strip() == "no", denied_call
+        for needed in NEEDED:
+            allowed = plane.kubectl(f"--kubeconfig={as_operator}", "auth", "can-i", *needed, check=False)
+            assert allowed.stdout.strip() == "yes", needed
+        # The admission policy is in force here: nobody else may forge the operator's annotations.
+        forged = trunk_manifest("forged", project_id, ["sbc.rbac.example.com"]).replace(
+            "metadata:\n", f"metadata:\n  annotations:\n    {TRUNK_NAME_ANNOTATION}: {project_id}-x\n")
+        wait_for(lambda: "ValidatingAdmissionPolicy" in plane.kubectl(
+            "create", "--dry-run=server", "-n", "default", "-f", "-", input_text=forged, check=False).stderr,
+            message="the admission policy to be enforced")
 
         key = write_emulator_key(tmp_path, emulator_url, "rbac@e2e.iam.gserviceaccount.com")
         with OperatorProcess(kubeconfig=as_operator, emulator_url=emulator_url, key_file=key,

@@ -154,6 +154,10 @@ class FakeKube:
     """The next write lands but its answer is lost; the client's retry then meets a 409."""
     before_write: list[Any] = field(default_factory=list)
     """Callables run one per write, just before that write is checked: a concurrent editor."""
+    secrets: dict[str, tuple[str, Mapping[str, str]]] = field(default_factory=dict)
+    """Secret name -> (resourceVersion, base64 data)."""
+    secret_reads: list[str] = field(default_factory=list)
+    secret_error: KubeError | None = None
     _rv: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
 
     def add(self, name: str, spec: Mapping[str, Any], *, annotations: Mapping[str, str] | None = None,
@@ -196,6 +200,12 @@ class FakeKube:
         self.writes.append((kind, name, copy.deepcopy(detail)))
         body["metadata"]["resourceVersion"] = str(next(self._rv))
         return body
+
+    async def read_secret(self, namespace: str, name: str) -> tuple[str, Mapping[str, str]] | None:
+        self.secret_reads.append(name)
+        if self.secret_error is not None:
+            raise self.secret_error
+        return self.secrets.get(name)
 
     async def read(self, namespace: str, name: str) -> dict[str, Any] | None:
         if self.vanish_on_read:

@@ -15,9 +15,19 @@ import pytest
 from google.oauth2.credentials import Credentials
 
 from siptrunk_operator import __version__
-from siptrunk_operator.api import ClientSettings, SipTrunksClient
-from siptrunk_operator.api.routing import api_host, endpoint_for, request_params
-from siptrunk_operator.models import CertFile, Connection, ConnectionState, SipTrunk
+from siptrunk_operator.api import (
+    ApiTransportError,
+    ClientSettings,
+    InvalidArgument,
+    InvalidRequest,
+    SipTrunksClient,
+)
+from siptrunk_operator.api import client as client_module
+from siptrunk_operator.api.routing import api_host, check_segment, encode_path, endpoint_for, request_params
+from siptrunk_operator.models import CertFile, Connection, ConnectionState, SipTrunk, TrunkName
+from siptrunk_operator.plan.errors import classify
+from siptrunk_operator.reasons import Reason
+from siptrunk_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.anyio
 TOKEN = "ya29.unit-test-token"
@@ -65,10 +75,16 @@ def test_emulator_endpoint_keeps_real_host() -> None:
     assert endpoint.host_header == {"Host": "europe-west1-dialogflow.googleapis.com"}
 
 
-@pytest.mark.parametrize("location", ["", "Global", "evil.com/x", "us central", "a" * 80])
+@pytest.mark.parametrize("location", ["", "Global", "evil.com/x", "us central", "a" * 80, "global\n", "europe-west3-",
+                                      "eu--west3", "3eu", "a" * 53])
 def test_bad_locations_rejected(location: str) -> None:
     with pytest.raises(ValueError, match="location"):
         api_host(location)
+
+
+def test_the_longest_location_still_makes_a_valid_regional_host() -> None:
+    label = api_host("a" * 52).split(".")[0]
+    assert len(label) == 63  # the most a DNS label may hold
 
 
 @pytest.mark.parametrize(
@@ -252,22 +268,118 @@ async def test_delete_tolerates_an_empty_body() -> None:
         await client.delete(NAME)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "projects/p/locations/global/sipTrunks/a?b",
-        "projects/p/locations/global/sipTrunks/a%2F..",
-        "projects/p#/locations/global/sipTrunks/a",
-        "projects/p/locations/evil.com/sipTrunks/a",
-        "sipTrunks/a",
-    ],
-)
-async def test_names_that_would_escape_the_path_are_rejected(name: str) -> None:
+BAD_NAMES = [
+    pytest.param("projects/p/locations/global/sipTrunks/a?b", id="query"),
+    pytest.param("projects/p/locations/global/sipTrunks/a#b", id="fragment"),
+    pytest.param("projects/p/locations/global/sipTrunks/a%2F..", id="percent-escape"),
+    pytest.param("projects/p/locations/global/sipTrunks/%2e%2e", id="escaped-dot-dot"),
+    pytest.param("projects/p/locations/global/sipTrunks/..", id="dot-dot-id"),
+    pytest.param("projects/p/locations/global/sipTrunks/.", id="dot-id"),
+    pytest.param("projects/../locations/global/sipTrunks/a", id="dot-dot-project"),
+    pytest.param("projects/p/locations/global/sipTrunks/a\n", id="trailing-newline"),
+    pytest.param("projects/p\n/locations/global/sipTrunks/a", id="newline-in-project"),
+    pytest.param("projects/p/locations/global\n/sipTrunks/a", id="newline-in-location"),
+    pytest.param("projects/p/locations/global/sipTrunks/a b", id="space"),
+    pytest.param("projects/p/locations/global/sipTrunks/a/b", id="extra-segment"),
+    pytest.param("projects/p/locations/evil.com/sipTrunks/a", id="host-in-location"),
+    pytest.param("projects/p/locations/europe-west3-/sipTrunks/a", id="trailing-hyphen-location"),
+    pytest.param("projects/p/locations/" + "a" * 53 + "/sipTrunks/a", id="location-too-long-for-its-host"),
+    pytest.param("projects/p/locations/global/sipTrunks/" + "a" * 129, id="id-too-long"),
+    pytest.param("projects/p/locations/global/sipTrunks/\u00e9", id="non-ascii"),
+    pytest.param("sipTrunks/a", id="not-a-name"),
+]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+@pytest.mark.parametrize("method", ["get", "patch", "delete"])
+async def test_names_that_would_leave_their_segment_are_refused_before_sending(name: str, method: str) -> None:
+    """Each segment must match in full: the client raises InvalidRequest (a 400-like ApiError the
+    planner reports as InvalidSpec), never a bare ValueError, and sends nothing."""
     recorder = Recorder()
     async with make_client(recorder) as client:
-        with pytest.raises(ValueError, match=r"invalid|not a SipTrunk"):
-            await client.get(name)
+        calls = {"get": lambda: client.get(name), "delete": lambda: client.delete(name),
+                 "patch": lambda: client.patch(SipTrunk(name=name, display_name="x"), ["displayName"])}
+        with pytest.raises(InvalidRequest, match=r"invalid|not a SipTrunk") as info:
+            await calls[method]()
     assert recorder.requests == []
+    assert isinstance(info.value, InvalidArgument)
+    assert info.value.__context__ is None and info.value.__cause__ is None
+
+
+@pytest.mark.parametrize(("project", "location"), [("p\n", "global"), ("..", "global"), ("p", "global\n"),
+                                                   ("p/../q", "global"), ("p", "Global"), ("p", "a-")])
+async def test_parents_that_would_leave_their_segment_are_refused(project: str, location: str) -> None:
+    recorder = Recorder()
+    async with make_client(recorder) as client:
+        with pytest.raises(InvalidRequest):
+            await client.create(project, location, SipTrunk(expected_hostname=["a.example.com"]))
+        with pytest.raises(InvalidRequest):
+            await anext(client.list_pages(project, location))
+    assert recorder.requests == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["projects/p/locations/global/sipTrunks/JxN1ndLCR9OJvgrDlc32_Q", "projects/example.com:proj/locations/"
+     "northamerica-northeast2/sipTrunks/a-b_c.d~e", "projects/p/locations/global/sipTrunks/..."],
+)
+def test_valid_names_parse_and_their_segments_are_percent_encoded(name: str) -> None:
+    trunk = TrunkName.parse(name)
+    assert str(trunk) == name
+    assert encode_path(name) == name  # nothing the checks let through needs escaping (":" stays)
+    assert check_segment("trunk id", trunk.trunk_id) == trunk.trunk_id
+
+
+def test_encode_path_escapes_each_segment() -> None:
+    assert encode_path("projects/a b/locations/x?y/sipTrunks/%2F#") == \
+        "projects/a%20b/locations/x%3Fy/sipTrunks/%252F%23"
+
+
+@pytest.mark.parametrize("value", ["a\n", ".", "..", "a/b", "", "a%2F", "a b"])
+def test_check_segment_matches_in_full(value: str) -> None:
+    with pytest.raises(ValueError, match="invalid"):
+        check_segment("trunk id", value)
+
+
+async def test_a_url_httpx_refuses_is_an_invalid_request_not_an_escape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Were a check ever to let a newline through (and the encoding not escape it), httpx's
+    InvalidURL still becomes InvalidRequest: reported as InvalidSpec, not retried, not a crash."""
+    monkeypatch.setattr(client_module, "_checked_name", lambda name: TrunkName("p", "global", "a\n"))
+    monkeypatch.setattr(client_module, "encode_path", lambda path: path)
+    recorder = Recorder()
+    async with make_client(recorder) as client:
+        with pytest.raises(InvalidRequest, match="not a valid URL") as info:
+            await client.get("ignored")
+    assert recorder.requests == []
+    assert info.value.__context__ is None  # httpx's exception (and its request) is not kept
+    assert info.value.attempts == 1
+
+
+def test_the_planner_reports_an_invalid_request_as_invalid_spec() -> None:
+    err = InvalidRequest("invalid trunk id '..'")
+    err.action = "delete"
+    verdict = classify(err, settings=OperatorSettings())
+    assert verdict.reason == Reason.INVALID_SPEC
+    assert verdict.message == "The delete was not sent to the API: invalid trunk id '..'"
+
+
+async def test_transport_errors_keep_neither_the_request_nor_its_authorization() -> None:
+    """httpx's exception carries the request (Authorization header and all): it must not be the
+    ApiError's __cause__ or __context__, where a logger printing the chain would find it."""
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError("boom", request=request)
+
+    async with SipTrunksClient(ClientSettings(requests_per_minute=0, max_attempts=1),
+                               credentials=Credentials(token=TOKEN), transport=httpx.MockTransport(refuse)) as client:
+        with pytest.raises(ApiTransportError) as info:
+            await client.get(NAME)
+    chained: list[BaseException] = []
+    err: BaseException | None = info.value
+    while err is not None:
+        chained.append(err)
+        err = err.__cause__ or err.__context__
+    assert chained == [info.value]
+    assert TOKEN not in repr(vars(info.value))
 
 
 async def test_list_pages_and_trunks() -> None:

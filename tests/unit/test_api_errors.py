@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import google.auth.crypt
+import google.auth.jwt
 import pytest
 
 from siptrunk_operator.api import (
@@ -23,7 +25,8 @@ from siptrunk_operator.api import (
     Unauthenticated,
     Unavailable,
 )
-from siptrunk_operator.api.errors import error_from_response, parse_duration, parse_retry_after
+from siptrunk_operator.api.errors import REDACTED, error_from_response, parse_duration, parse_retry_after, redact, scrub
+from siptrunk_operator.emulator.iam import generate_service_account_key
 
 TOKEN = "ya29.a0AfB_secret-token-value"
 
@@ -178,3 +181,82 @@ def test_secrets_never_reach_messages(text: str) -> None:
 def test_long_bodies_are_truncated() -> None:
     err = error_from_response(502, b"x" * 10_000)
     assert len(str(err)) < 400
+
+
+# -- redaction, with real-looking secrets ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def key() -> dict[str, str]:
+    """A real service-account key (RSA 2048, PKCS#8 PEM, a 40-hex private_key_id)."""
+    key_file, _ = generate_service_account_key("leak@p.iam.gserviceaccount.com", "https://oauth2.googleapis.com/token")
+    return key_file
+
+
+@pytest.fixture(scope="module")
+def signed_jwt(key: dict[str, str]) -> str:
+    """A JWT-bearer assertion signed with that key, as google-auth sends it to the token endpoint."""
+    signer = google.auth.crypt.RSASigner.from_service_account_info(key)
+    claims = {"iss": key["client_email"], "aud": "https://oauth2.googleapis.com/token", "scope": "x",
+              "iat": 1_700_000_000, "exp": 1_700_003_600}
+    return google.auth.jwt.encode(signer, claims).decode()
+
+
+ACCESS = "ya29.a0AfB_byC1x2Y3z4-Lm9Np0Qr_StUvWxYz0123456789abcdefGHIJKLmnopQRSTuvwxyz-_0123"
+REFRESH = "1//0gLmNoPqRsTuVwXyZ-abcdefghijklmnopqrstuvwxyz0123456789_ABCDEFG"
+
+
+def _secrets(key: dict[str, str], jwt: str) -> list[str]:
+    body = "".join(key["private_key"].splitlines()[1:-1])
+    return [ACCESS, REFRESH, jwt, key["private_key_id"], body[:40], body[-40:]]
+
+
+@pytest.mark.parametrize("shape", [
+    "token_response", "form_body", "bearer_header", "pem", "pem_cut_short", "pem_json_escaped", "key_json",
+    "key_json_in_a_log_line", "kid", "der_base64", "id_token",
+])
+def test_scrub_blanks_every_credential_shape(key: dict[str, str], signed_jwt: str, shape: str) -> None:
+    texts = {
+        "token_response": json.dumps({"access_token": ACCESS, "expires_in": 3599, "refresh_token": REFRESH,
+                                      "token_type": "Bearer", "id_token": signed_jwt}),
+        "form_body": f"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={signed_jwt}",
+        "bearer_header": f"GET /v2/x HTTP/1.1\r\nAuthorization: Bearer {ACCESS}\r\n",
+        "pem": f"bad key: {key['private_key']} (end)",
+        "pem_cut_short": f"bad key: {key['private_key'][:700]}",
+        "pem_json_escaped": json.dumps({"message": key["private_key"]}),
+        "key_json": json.dumps(key),
+        "key_json_in_a_log_line": json.dumps({"message": f"loading {json.dumps(key)} failed", "level": "error"}),
+        "kid": f'{{"alg": "RS256", "kid": "{key["private_key_id"]}"}} and kid={key["private_key_id"]}',
+        "der_base64": "key " + "".join(key["private_key"].splitlines()[1:-1]),
+        "id_token": f"the ID token {signed_jwt} was rejected",
+    }
+    text = texts[shape]
+    cleaned = scrub(text)
+    leaked = [secret for secret in _secrets(key, signed_jwt) if secret in cleaned]
+    assert leaked == [], cleaned
+    assert REDACTED in cleaned
+    if shape in ("token_response", "pem_json_escaped", "key_json", "key_json_in_a_log_line"):
+        json.loads(cleaned)  # a JSON log line stays a JSON log line
+
+
+@pytest.mark.parametrize("text", [
+    "403 PERMISSION_DENIED: Permission 'dialogflow.siptrunks.get' denied on resource projects/p (or it may not exist).",
+    "Trunk projects/p/locations/global/sipTrunks/JxN1ndLCR9OJvgrDlc32_Q does not exist in the API",
+    "The bearer token expired; commit 0123456789abcdef0123456789abcdef01234567 fixed it",
+    '{"error": {"code": 400, "message": "expectedHostname is required", "status": "INVALID_ARGUMENT"}}',
+])
+def test_scrub_leaves_ordinary_text_alone(text: str) -> None:
+    assert scrub(text) == text
+
+
+def test_redact_shortens_scrub_does_not(key: dict[str, str]) -> None:
+    long = "x" * 1000 + key["private_key"]
+    assert len(redact(long)) == 300
+    assert scrub(long).startswith("x" * 1000) and key["private_key_id"] not in scrub(long)
+
+
+def test_server_supplied_reason_and_metadata_are_redacted_too() -> None:
+    err = error_from_response(403, body(403, "PERMISSION_DENIED", "denied",
+                                        error_info(f"TOKEN_{ACCESS}", permission=f"x access_token={ACCESS}")))
+    assert ACCESS not in str(err)
+    assert ACCESS not in (err.permission or "")

@@ -434,3 +434,23 @@ async def test_every_retry_is_reported_before_its_back_off(
     async with make_client(script) as client:
         await client.delete(NAME, on_retry=report)
     assert reported == [("Unavailable", 1.0, 1000.0), ("Unavailable", 2.0, 1001.0)]
+
+
+async def test_the_time_a_token_refresh_takes_counts_against_a_creates_deadline(
+    make_client: Callable[..., SipTrunksClient], fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = Script(ok())
+
+    async def slow_token() -> dict[str, str]:
+        fake_time.now += 5  # the refresh took longer than what was left
+        return {"Authorization": "Bearer unit-token"}
+
+    async with make_client(script) as client:
+        monkeypatch.setattr(client._tokens, "headers", slow_token)
+        with pytest.raises(NotSent):
+            await client.create("p", "global", SipTrunk(expected_hostname=["a.example.com"]),
+                                deadline=fake_time.now + 3)
+        assert script.requests == []
+        await client.create("p", "global", SipTrunk(expected_hostname=["a.example.com"]),
+                            deadline=fake_time.now + 8)
+    assert script.requests[0].headers["X-Server-Timeout"] == "3.000"  # what was left after the refresh

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from siptrunk_operator.api import ApiError, InvalidArgument, OutcomeUnknown, PermissionDenied, Unavailable
-from siptrunk_operator.engine.loop import Reconciler
+from siptrunk_operator.engine.loop import OneIdentity, Reconciler
 from siptrunk_operator.engine.registry import Registry
 from siptrunk_operator.kubeapi import KubeError
 from siptrunk_operator.plan.identity import ObjectRef, fingerprint
+from siptrunk_operator.plan.tenancy import Grant
 from siptrunk_operator.plan.view import CREATE_PENDING_ANNOTATION, TRUNK_NAME_ANNOTATION
 from siptrunk_operator.settings import FINALIZER, OperatorSettings
 from tests.unit.fakes import PARENT, FakeExternal, FakeKube, RecordingEvents, trunk
@@ -35,9 +36,10 @@ class Harness:
         self.registry = Registry()
         self.claims: dict[str, list[ObjectRef]] = {}
         self.now = 1000.0
-        self.reconciler = Reconciler(self.external, self.kube, self.registry, self.events, SETTINGS,
+        self.grant: Grant | None = None
+        self.reconciler = Reconciler(OneIdentity(self.external), self.kube, self.registry, self.events, SETTINGS,
                                      lambda name: self.claims.get(name, []), clock=lambda: self.now,
-                                     wall=self.wall)
+                                     wall=self.wall, grant_for=lambda _: self.grant)
 
     def wall(self) -> str:
         return (START + dt.timedelta(seconds=self.now - 1000)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -346,7 +348,14 @@ def test_the_established_owner_wins_and_the_other_never_writes() -> None:
     h.run()
     assert h.external.calls == []
     ready = h.condition("Ready")
-    assert (ready["status"], ready["reason"]) == ("False", "Conflict") and "other/owner" in ready["message"]
+    assert (ready["status"], ready["reason"]) == ("False", "Conflict") and "another namespace" in ready["message"]
+    assert "other" not in ready["message"].replace("another", "")  # no name of an object it cannot read
+    h2 = Harness()
+    h2.external.trunks[T1] = trunk(T1)
+    h2.claims[T1] = [ObjectRef(0, "2026-12-02T00:00:00Z", "ns", "owner")]
+    h2.add(spec={**SPEC, "resourceID": "t1"})
+    h2.run()
+    assert "SipTrunk ns/owner" in h2.condition("Ready")["message"]  # in its own namespace, it is named
 
 
 def test_adopting_by_resource_id_records_it_and_says_so() -> None:
@@ -374,6 +383,33 @@ def test_observe_only_reads_and_never_writes_to_the_api() -> None:
 
 def deleting(h: Harness, **meta: Any) -> None:
     h.add(deleting=True, **{**established(), **meta})
+
+
+@pytest.mark.parametrize("change", ["delete", "edit"])
+def test_a_create_in_doubt_stays_in_doubt_when_a_conflict_makes_the_pass_plan_again(change: str) -> None:
+    h = Harness()
+    h.add()
+    h.external.fail["create"] = OutcomeUnknown("lost")
+
+    def meanwhile() -> None:  # lands between the lost create and the pass's status write
+        if change == "delete":
+            h.kube.objects["sip"]["metadata"].update(deletionTimestamp="2026-12-01T11:00:00Z", resourceVersion="900")
+        else:
+            h.kube.edit_spec("sip", displayName="B")
+
+    h.kube.before_write.extend([lambda: None, lambda: None, meanwhile])  # progress, marker, then the status
+    h.run()
+    assert len(h.external.api_calls("create")) == 1 and h.external.api_calls("delete") == []
+    assert FINALIZER in h.kube.objects["sip"]["metadata"]["finalizers"]
+    assert h.condition("Ready")["reason"] == "CreatePending"
+    h.external.trunks[T1] = trunk(T1)  # the create had committed after all
+    h.now += SETTINGS.create_deadline_seconds + SETTINGS.create_settle_margin_seconds
+    h.run()
+    assert len(h.external.api_calls("create")) == 1
+    if change == "delete":
+        assert h.external.api_calls("delete") == [("delete", T1)] and "sip" not in h.kube.objects
+    else:
+        assert h.annotations() == {TRUNK_NAME_ANNOTATION: T1} and h.external.trunks[T1].display_name == "B"
 
 
 def test_a_delete_the_client_keeps_retrying_shows_synced_false_at_its_first_retry() -> None:
@@ -892,3 +928,20 @@ def test_an_unchanged_connection_posts_no_event_when_status_changes_for_another_
     h.run()  # Drifted: the status is rewritten, the connection is as it was
     assert h.condition("Ready")["reason"] == "Drifted"
     assert h.events.reasons() == ["ConnectionHealthy"]
+
+
+def test_a_forbidden_object_makes_no_call_reads_no_secret_and_stops_being_listed() -> None:
+    h = Harness()
+    h.settle()
+    assert T1 in h.external.watched
+    h.grant = Grant(())  # the policy no longer grants this namespace anything
+    h.run()
+    assert h.external.calls == [] and h.kube.secret_reads == []
+    assert T1 not in h.external.watched  # its parent is no longer listed for it
+    assert h.condition("Ready")["reason"] == "Forbidden" and h.condition("Stalled")["status"] == "True"
+    h2 = Harness()
+    h2.grant = Grant(())
+    h2.add(spec={**SPEC, "managementPolicy": "ObserveOnly", "resourceID": "t1",
+                 "credentialsSecretRef": {"name": "k"}})
+    h2.run()
+    assert h2.external.calls == [] and h2.external.watched == set() and h2.kube.secret_reads == []

@@ -118,3 +118,39 @@ def test_the_ops_server_says_leader_standby_or_not_ready_and_serves_metrics() ->
     assert asyncio.run(scenario()) == [(503, '{"role": "starting"}'), (200, '{"role": "standby"}'),
                                        (200, '{"role": "leader"}'), (200, "text/plain")]
     assert REGISTRY.get_sample_value("siptrunk_leader") in (0.0, 1.0)
+
+
+def test_a_lease_call_that_fails_in_any_way_is_a_failed_try_not_a_dead_thread() -> None:
+    from siptrunk_operator.leader import _SafeLock
+
+    class Broken:
+        name, namespace, identity = "l", "ns", "me"
+
+        def get(self, name: str, namespace: str) -> Any:
+            raise ConnectionError("apiserver restarting")
+
+        def create(self, *_: Any) -> Any:
+            raise OSError("reset")
+
+        def update(self, *_: Any) -> Any:
+            return True
+
+    lock = _SafeLock(Broken())
+    found, error = lock.get("l", "ns")
+    assert found is False and isinstance(error, ConnectionError)
+    assert lock.create("l", "ns", None) is False and lock.update("l", "ns", None) is True
+    assert (lock.name, lock.identity) == ("l", "me")
+
+
+def test_an_election_that_ends_in_any_way_stops_the_process() -> None:
+    from siptrunk_operator.leader import LeaderElector
+
+    lost: list[bool] = []
+
+    class Crashing:
+        def run(self) -> None:
+            raise RuntimeError("unexpected")
+
+    elector = LeaderElector(LeaderSettings(), identity="me", on_lost=lambda: lost.append(True))
+    elector._run(Crashing())
+    assert lost == [True]

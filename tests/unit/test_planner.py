@@ -461,6 +461,7 @@ def test_the_settle_time_is_the_deadline_plus_the_margin() -> None:
     assert create_settles_in("2026-12-01T09:59:45Z", "2026-12-01T10:00:00Z", short) == 0.0
     assert create_settles_in("2026-12-01T09:59:44Z", "2026-12-01T10:00:00Z", short) == 0.0
     assert create_settles_in("not a time", "2026-12-01T10:00:00Z", short) == 0.0  # nothing of ours to wait for
+    assert create_settles_in("2026-12-01T09:59:50", "2026-12-01T10:00:00Z", short) == 5.0  # no zone: UTC
     assert create_settles_at("2026-12-01T09:59:50Z", short) == "2026-12-01T10:00:05Z"
 
 
@@ -514,3 +515,11 @@ def test_a_write_still_retrying_says_synced_false_with_its_error_class() -> None
     assert [str(e.reason) for e in result.events] == ["APIUnavailable"]
     already = {"conditions": [{"type": "Synced", "status": "False", "reason": "APIUnavailable"}]}
     assert retrying(view(status=already), error, 4.0, SETTINGS).events == ()
+
+
+@pytest.mark.parametrize("deleting", [False, True])
+def test_half_a_second_before_the_settle_time_is_still_too_early(deleting: bool) -> None:
+    almost = {CREATE_PENDING_ANNOTATION: f"2026-12-01T09:58:30.500000Z {fingerprint(['a.example.com'], 'A')}"}
+    step = next_step(view(annotations=almost, deleting=deleting), Facts(uninstalling=False), ctx())
+    assert step.action is None and step.result.retry_after == pytest.approx(0.5)
+    assert reason_of(step) == "CreatePending"

@@ -24,7 +24,7 @@ import httpx
 from google.auth.credentials import Credentials
 from google.oauth2 import service_account
 
-from .errors import ApiTransportError, Unauthenticated
+from .errors import ApiError, ApiTransportError, Unauthenticated
 from .routing import USER_AGENT
 from .settings import ClientSettings
 
@@ -86,11 +86,14 @@ class HttpxAuthRequest(google.auth.transport.Request):
                 timeout=self._timeout if timeout is None else timeout,
             )
         except httpx.HTTPError as exc:
-            # The message names the host only: the body may hold a signed assertion or a secret.
-            raise google.auth.exceptions.TransportError(  # type: ignore[no-untyped-call]
-                f"{type(exc).__name__} while calling {urlsplit(url).netloc}"
-            ) from None
-        return _Response(response)
+            failed = type(exc).__name__
+        else:
+            return _Response(response)
+        # The message names the host only, and it is raised outside the handler so that no
+        # __context__ keeps httpx's request: its body holds a signed assertion, or a secret.
+        raise google.auth.exceptions.TransportError(  # type: ignore[no-untyped-call]
+            f"{failed} while calling {urlsplit(url).netloc}"
+        )
 
     def close(self) -> None:
         if self._client is not None:
@@ -116,8 +119,10 @@ def credentials_from_info(info: Mapping[str, Any] | str) -> Credentials:
     try:
         return _service_account(json.loads(info) if isinstance(info, str) else dict(info))
     except (ValueError, TypeError, google.auth.exceptions.GoogleAuthError) as exc:
-        # Never quote the document: it holds a private key.
-        raise Unauthenticated(f"invalid service-account key JSON: {_summary(exc)}") from None
+        problem = _summary(exc)
+    # Never quote the document (it holds a private key), nor keep it as __context__: a JSON
+    # decoding error holds the whole document.
+    raise Unauthenticated(f"invalid service-account key JSON: {problem}")
 
 
 def credentials_from_file(path: Path | str) -> Credentials:
@@ -134,8 +139,10 @@ def credentials_from_file(path: Path | str) -> Credentials:
             warnings.simplefilter("ignore", DeprecationWarning)
             loaded = google.auth.load_credentials_from_file(str(path), scopes=list(SCOPES))  # type: ignore[no-untyped-call]
     except (OSError, ValueError, TypeError, google.auth.exceptions.GoogleAuthError) as exc:
-        raise Unauthenticated(f"cannot load credentials from {path}: {_summary(exc)}") from None
-    return _as_credentials(loaded[0])
+        problem = _summary(exc)
+    else:
+        return _as_credentials(loaded[0])
+    raise Unauthenticated(f"cannot load credentials from {path}: {problem}")  # no __context__: see above
 
 
 def load_credentials(settings: ClientSettings, explicit: CredentialsSource | None = None) -> Credentials:
@@ -155,8 +162,10 @@ def load_credentials(settings: ClientSettings, explicit: CredentialsSource | Non
     try:
         loaded = google.auth.default(scopes=list(SCOPES))
     except google.auth.exceptions.DefaultCredentialsError as exc:
-        raise Unauthenticated(f"no Application Default Credentials: {_summary(exc)}") from None
-    return _as_credentials(loaded[0])
+        problem = _summary(exc)
+    else:
+        return _as_credentials(loaded[0])
+    raise Unauthenticated(f"no Application Default Credentials: {problem}")
 
 
 def _as_credentials(value: object) -> Credentials:
@@ -204,17 +213,21 @@ class TokenSource:
         return headers
 
     async def _refresh(self) -> None:
+        """Refresh; a failure becomes an :class:`ApiError` raised outside the handler, so that no
+        __context__ keeps google-auth's exception (its args hold the token endpoint's response)."""
+        failure: ApiError
         try:
             await asyncio.to_thread(self._load_and_refresh)
+            return
         except google.auth.exceptions.TransportError as exc:
             # Nothing reached the API: safe to retry, even a create.
-            raise ApiTransportError(f"token endpoint unreachable: {_summary(exc)}", request_sent=False) from None
+            failure = ApiTransportError(f"token endpoint unreachable: {_summary(exc)}", request_sent=False)
         except google.auth.exceptions.RefreshError as exc:
-            if exc.retryable:
-                raise ApiTransportError(f"token refresh failed: {_summary(exc)}", request_sent=False) from None
-            raise Unauthenticated(f"token refresh failed: {_summary(exc)}") from None
+            failure = ApiTransportError(f"token refresh failed: {_summary(exc)}", request_sent=False) \
+                if exc.retryable else Unauthenticated(f"token refresh failed: {_summary(exc)}")
         except google.auth.exceptions.GoogleAuthError as exc:
-            raise Unauthenticated(f"credentials error: {_summary(exc)}") from None
+            failure = Unauthenticated(f"credentials error: {_summary(exc)}")
+        raise failure
 
 
 def _summary(exc: BaseException) -> str:

@@ -19,10 +19,10 @@ from siptrunk_operator.metrics import API_LATENCY, API_REQUESTS, RATE_LIMIT_WAIT
 from siptrunk_operator.models import MUTABLE_FIELDS, SipTrunk, TrunkName, parent_path
 
 from .auth import CredentialsSource, HttpxAuthRequest, TokenSource, load_credentials
-from .errors import ApiError, ApiTransportError, NotSent, OutcomeUnknown, error_from_response
+from .errors import ApiError, ApiTransportError, InvalidRequest, NotSent, OutcomeUnknown, error_from_response
 from .ratelimit import RateLimiter, Sleep, priority_for
 from .retry import Action, Backoff, classify, retry_delay
-from .routing import base_headers, check_location, check_segment, endpoint_for, request_params
+from .routing import base_headers, check_location, check_segment, encode_path, endpoint_for, request_params
 from .settings import ClientSettings
 
 _LOG = logging.getLogger(__name__)
@@ -58,14 +58,23 @@ class _Call:
 
 def _checked_parent(project: str, location: str) -> str:
     """``projects/{project}/locations/{location}``, refusing anything that could leave the path."""
-    return parent_path(check_segment("project", project), check_location(location))
+    try:
+        return parent_path(check_segment("project", project), check_location(location))
+    except ValueError as exc:
+        problem = str(exc)
+    raise InvalidRequest(problem)  # outside the handler: no context to carry
 
 
 def _checked_name(name: str) -> TrunkName:
-    trunk = TrunkName.parse(name)
-    _checked_parent(trunk.project, trunk.location)
-    check_segment("trunk id", trunk.trunk_id)
-    return trunk
+    try:
+        trunk = TrunkName.parse(name)
+        check_segment("trunk id", trunk.trunk_id)
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        _checked_parent(trunk.project, trunk.location)
+        return trunk
+    raise InvalidRequest(problem)
 
 
 def _update_mask(paths: Sequence[str]) -> str:
@@ -198,6 +207,17 @@ class SipTrunksClient:
             for trunk in trunks:
                 yield trunk
 
+    def with_credentials(self, credentials_json: str) -> SipTrunksClient:
+        """A client for another key (a tenant's), sharing this client's rate limiter: Google's quota
+        is per project, whoever calls."""
+        # Not the operator's quota project either: a tenant's calls are billed to the tenant's.
+        settings = self.settings.model_copy(update={"credentials_json": credentials_json, "credentials_file": None,
+                                                    "quota_project": None})
+        other = SipTrunksClient(settings, sleep=self._sleep, rng=self._rng, clock=self._clock,
+                                transport=self._transport)
+        other._limiter = self._limiter
+        return other
+
     def quota_backlog(self, project: str) -> int:
         """Requests for ``project`` waiting for the client-side quota."""
         return self._limiter.waiting(project)
@@ -251,10 +271,11 @@ class SipTrunksClient:
         reauthenticated = False
         while True:
             attempt += 1
-            remaining = deadline - self._clock()
             try:
-                response = await self._attempt(call, min(self.settings.timeout_seconds, remaining),
-                                               server_timeout=remaining if hard_deadline is not None else None)
+                response = await self._attempt(
+                    call, min(self.settings.timeout_seconds, deadline - self._clock()),
+                    hard_deadline=deadline if hard_deadline is not None else None,
+                )
             except ApiError as err:
                 err.attempts = attempt
                 action = classify(err, idempotent=call.idempotent)
@@ -294,7 +315,10 @@ class SipTrunksClient:
             RATE_LIMIT_WAITS.labels(priority.name.lower()).inc()
             RATE_LIMIT_WAIT_SECONDS.labels(priority.name.lower()).observe(waited)
 
-    async def _attempt(self, call: _Call, seconds: float, *, server_timeout: float | None = None) -> httpx.Response:
+    async def _attempt(self, call: _Call, seconds: float, *, hard_deadline: float | None = None) -> httpx.Response:
+        """One HTTP attempt. With a hard deadline the time left is measured after the token is
+        fetched, nothing is sent once it has passed, and the whole attempt (pool, connect, send,
+        answer) is cut off at it, so the server is never told more time than is left."""
         endpoint = endpoint_for(call.location, self.settings.emulator_url)
         headers = {
             **await self._tokens.headers(),
@@ -302,27 +326,42 @@ class SipTrunksClient:
             **endpoint.host_header,
             "x-goog-request-params": call.routing,
         }
-        if server_timeout is not None:
-            headers[SERVER_TIMEOUT_HEADER] = f"{max(server_timeout, 0.001):.3f}"
+        if hard_deadline is not None:
+            left = hard_deadline - self._clock()
+            if left <= 0:
+                raise NotSent(f"{call.describe()} was not sent: its deadline passed before it could be")
+            seconds = min(seconds, left)
+            headers[SERVER_TIMEOUT_HEADER] = f"{seconds:.3f}"
         content = None
         if call.body is not None:
             content = json.dumps(call.body, separators=(",", ":")).encode()
             headers["content-type"] = "application/json"
-        url = f"{endpoint.base_url}/{self.settings.api_version}/{call.path}"
+        url = f"{endpoint.base_url}/{self.settings.api_version}/{encode_path(call.path)}"
         started = time.perf_counter()
+        # httpx's exceptions carry the request, Authorization header and all: each is turned into
+        # an error of ours raised outside its handler, so neither __cause__ nor __context__ keeps it.
+        failure: ApiError | None = None
         try:
-            response = await self._pool(endpoint.host).request(
-                call.method, url, params={**call.params, **_ALT}, content=content,
-                headers=headers, timeout=max(seconds, 0.001),
-            )  # fmt: skip
+            async with asyncio.timeout(seconds if hard_deadline is not None else None):
+                response = await self._pool(endpoint.host).request(
+                    call.method, url, params={**call.params, **_ALT}, content=content,
+                    headers=headers, timeout=max(seconds, 0.001),
+                )  # fmt: skip
+        except TimeoutError:  # the hard deadline cut the attempt off: it may have been sent
+            API_REQUESTS.labels(call.method, "0").inc()
+            failure = ApiTransportError(f"no answer from {endpoint.host} by the deadline", request_sent=True)
+        except httpx.InvalidURL:
+            failure = InvalidRequest(f"{call.method} {call.path!r} is not a valid URL")
         except _NOT_SENT as exc:
             API_REQUESTS.labels(call.method, "0").inc()
-            raise ApiTransportError(f"{type(exc).__name__} connecting to {endpoint.host}", request_sent=False) from None
+            failure = ApiTransportError(f"{type(exc).__name__} connecting to {endpoint.host}", request_sent=False)
         except httpx.TransportError as exc:
             API_REQUESTS.labels(call.method, "0").inc()
-            raise ApiTransportError(f"{type(exc).__name__} talking to {endpoint.host}", request_sent=True) from None
+            failure = ApiTransportError(f"{type(exc).__name__} talking to {endpoint.host}", request_sent=True)
         finally:
             API_LATENCY.labels(call.method).observe(time.perf_counter() - started)
+        if failure is not None:
+            raise failure
         API_REQUESTS.labels(call.method, str(response.status_code)).inc()
         _LOG.debug("%s -> %d", call.describe(), response.status_code)
         if not response.is_success:

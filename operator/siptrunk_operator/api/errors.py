@@ -19,13 +19,42 @@ from typing import Any, ClassVar
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 _MAX_MESSAGE = 300
-# Belt and braces: never let something that looks like a credential reach a message.
-_SECRET_PATTERNS = re.compile(r"(?i)(bearer\s+)\S+|ya29\.[\w.-]+|-----BEGIN[^-]*PRIVATE KEY-----[^-]*")
+REDACTED = "[REDACTED]"
+_TOKEN = r"[A-Za-z0-9._~+/=-]{8,}"  # RFC 6750 b64token: stops at quotes, commas and JSON escapes
+_KEYS = r"access_token|refresh_token|id_token|subject_token|client_secret|assertion|private_key_id|key_id|kid"
+# Belt and braces: never let something that looks like a credential reach a message, a log line,
+# a status or an Event. Each pattern keeps its group 1 (a label) and blanks the rest. The text may
+# be JSON (a log line, a response body): the patterns stop at quotes and backslash escapes, so
+# redacting a JSON document leaves it valid JSON.
+_SECRET_PATTERNS = re.compile(
+    # a PEM private key, whole or cut short (in JSON its newlines are the two characters \n)
+    r"(-----BEGIN[A-Z ]*PRIVATE KEY-----)(?:.*?-----END[A-Z ]*PRIVATE KEY-----|[A-Za-z0-9+/=\s\\]*)"
+    r"|MII(?:[A-Za-z0-9+/]|\n|\\n){60,}={0,2}"  # DER (a key, or a certificate) in base64, lines and all
+    rf"|(?i:\b((?:bearer|basic)\s+)){_TOKEN}"  # an Authorization header's credentials
+    r"|(?<![A-Za-z0-9])ya29\.[A-Za-z0-9._~+/=-]+"  # Google OAuth 2.0 access token
+    r"|(?<![A-Za-z0-9])1//[A-Za-z0-9_-]{20,}"  # Google refresh token
+    r"|(?<![A-Za-z0-9])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"  # a JWT (signed assertion, ID token)
+    # a credential field in JSON (also backslash-escaped, inside a log line) or form/query text
+    rf"|(?i:(\b(?:{_KEYS})\b\\?[\"']?\s*[:=]\s*\\?[\"']?))[^\"'\\&\s,;}}]+",
+    re.DOTALL,
+)
+
+
+def _blank(match: re.Match[str]) -> str:
+    label = next((group for group in match.groups() if group), "")
+    return label + REDACTED
+
+
+def scrub(text: str) -> str:
+    """``text`` with anything shaped like a credential blanked: bearer and access tokens, refresh
+    tokens, JWTs, private keys (PEM or base64 DER) and the values of credential fields
+    (``access_token``, ``private_key_id``, ``kid``, ...). Nothing else changes."""
+    return _SECRET_PATTERNS.sub(_blank, text)
 
 
 def redact(text: str) -> str:
-    """Shorten ``text`` and blank anything shaped like a bearer token or private key."""
-    text = _SECRET_PATTERNS.sub(lambda m: (m.group(1) or "") + "[REDACTED]", text)
+    """:func:`scrub`, then shorten ``text`` to a message's length."""
+    text = scrub(text)
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
 
@@ -51,9 +80,10 @@ class ApiError(Exception):
         super().__init__(self.message)
         self.http_status = http_status
         self.status = status or self.default_status
-        self.reason = reason
+        # The server's words too (ErrorInfo), for they reach status and logs as the message does.
+        self.reason = None if reason is None else redact(reason)
         self.domain = domain
-        self.metadata: dict[str, str] = dict(metadata or {})
+        self.metadata: dict[str, str] = {key: redact(value) for key, value in (metadata or {}).items()}
         self.retry_delay = retry_delay
         self.attempts = 1
         """How many HTTP attempts the call made before giving up (set by the retry loop)."""
@@ -73,7 +103,15 @@ class ApiError(Exception):
 class InvalidArgument(ApiError):
     """400 INVALID_ARGUMENT or OUT_OF_RANGE."""
 
-    default_status = "INVALID_ARGUMENT"
+    default_status: ClassVar[str | None] = "INVALID_ARGUMENT"
+
+
+class InvalidRequest(InvalidArgument):
+    """The client refused to build the request: a resource name whose segments could leave their
+    place in the path, or a URL the HTTP client refuses. Nothing was sent; the spec (or a recorded
+    name) must change, so it is reported like a 400."""
+
+    default_status: ClassVar[str | None] = None
 
 
 class FailedPrecondition(ApiError):

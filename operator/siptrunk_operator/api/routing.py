@@ -3,34 +3,40 @@
 from __future__ import annotations
 
 import platform
-import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
 
 from siptrunk_operator import __version__
+from siptrunk_operator.models import LOCATION, SEGMENT
 
 GLOBAL_HOST = "dialogflow.googleapis.com"
-_LOCATION = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-# Project ids (incl. legacy "example.com:proj") and URL-safe base64 trunk ids; nothing that could
-# escape the path segment ("/", "?", "#", "%").
-_SEGMENT = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
 
 USER_AGENT = f"siptrunk-operator/{__version__} httpx/{httpx.__version__}"
 API_CLIENT = f"gl-python/{platform.python_version()} siptrunk-operator/{__version__} httpx/{httpx.__version__}"
 
 
 def check_location(location: str) -> str:
-    if not _LOCATION.match(location):
+    """A region label whose regional host is a valid hostname (see ``models.LOCATION``)."""
+    if not LOCATION.fullmatch(location):
         raise ValueError(f"invalid location: {location!r}")
     return location
 
 
 def check_segment(kind: str, value: str) -> str:
-    if not _SEGMENT.match(value):
+    """One path segment, matched in full (``$`` would let a trailing newline through); ``.`` and
+    ``..`` are refused, as an HTTP client resolves them into another path."""
+    if not SEGMENT.fullmatch(value) or value in (".", ".."):
         raise ValueError(f"invalid {kind}: {value!r}")
     return value
+
+
+def encode_path(path: str) -> str:
+    """Percent-encode each segment of a checked resource path. For the characters the checks let
+    through this changes nothing (``:`` stays, as Google's clients send it); it stands guard should
+    they ever let more through."""
+    return "/".join(quote(segment, safe=":") for segment in path.split("/"))
 
 
 def api_host(location: str) -> str:

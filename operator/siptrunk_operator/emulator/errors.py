@@ -206,5 +206,9 @@ def unavailable(retry_delay: float | None) -> ApiError:
     return ApiError(503, "The service is currently unavailable.", reason="SERVICE_UNAVAILABLE", retry_delay=retry_delay)
 
 
+def deadline_exceeded() -> ApiError:
+    return ApiError(504, "Deadline expired before operation could complete.", reason="DEADLINE_EXCEEDED")
+
+
 def internal() -> ApiError:
     return ApiError(500, "Internal error encountered.", reason="INTERNAL_ERROR")

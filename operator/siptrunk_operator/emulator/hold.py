@@ -4,13 +4,17 @@ Google commits a request it has received even when its caller has gone (timed ou
 this: the held write runs in a task of its own, which a cancelled handler (client gone with
 ``handler_cancellation``, server shutting down) does not cancel; ``EmulatorServer.stop`` waits for
 the pending commits. Each request is held with probability ``hold_writes_fraction``.
+
+A request that carries ``X-Server-Timeout`` (Google's system parameter) is given up at that timeout:
+held past it, it is answered 504 DEADLINE_EXCEEDED and never committed, as a server honouring its
+caller's deadline does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +22,18 @@ from aiohttp import web
 from .routing import Method, resolve_call
 
 WRITES = frozenset({Method.CREATE, Method.UPDATE, Method.DELETE})
+
+
+SERVER_TIMEOUT_HEADER = "X-Server-Timeout"
+
+
+def server_timeout(headers: Mapping[str, str]) -> float | None:
+    """Google's `X-Server-Timeout` system parameter (seconds the server may spend), if sent and valid."""
+    try:
+        value = float(headers.get(SERVER_TIMEOUT_HEADER, ""))
+    except ValueError:
+        return None
+    return value if value > 0 else None
 
 
 def hold_seconds(seconds: float, fraction: float, method: str, path: str, rng: random.Random) -> float:

@@ -14,9 +14,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .api import IDENTITY, error_response
-from .errors import ApiError, quota_exceeded
+from .errors import ApiError, deadline_exceeded, quota_exceeded
 from .faults import TOKEN_PATH, Fault, fault_error
-from .hold import hold_seconds
+from .hold import hold_seconds, server_timeout
 from .quota import app_quota
 from .request_log import EntryKind
 from .routing import resolve_call
@@ -117,10 +117,16 @@ async def _process(
         return await handler(request)
     entry["held"] = seconds
     entry["injected"].append("hold")
+    timeout = server_timeout(request.headers)
 
     async def commit() -> web.StreamResponse:
-        await asyncio.sleep(seconds)
-        response = await handler(request)
+        if timeout is not None and timeout < seconds:
+            await asyncio.sleep(timeout)  # the caller's deadline ends the hold: nothing is committed
+            entry["injected"].append("server_timeout")
+            response: web.StreamResponse = error_response(deadline_exceeded())
+        else:
+            await asyncio.sleep(seconds)
+            response = await handler(request)
         now = rfc3339(state.clock())
         if 200 <= response.status < 300:
             entry["committed"] = now

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from siptrunk_operator.api import ApiError, RetryHook
+from siptrunk_operator.engine.identities import Resolved
 from siptrunk_operator.engine.registry import ObjectState, Registry
 from siptrunk_operator.external import TrunkExternal
 from siptrunk_operator.kubeapi import KubeError, StaleObjectError
@@ -41,10 +42,11 @@ from siptrunk_operator.plan.actions import (
     Step,
     WriteMarker,
 )
-from siptrunk_operator.plan.errors import kube_verdict
+from siptrunk_operator.plan.errors import kube_verdict, nothing_created
 from siptrunk_operator.plan.pacing import resync_interval, wake_at
 from siptrunk_operator.plan.status import plan_status
-from siptrunk_operator.plan.steps import Claims, Context, next_step, retrying
+from siptrunk_operator.plan.steps import Claims, Context, next_step, policy_problem, retrying
+from siptrunk_operator.plan.tenancy import Grant
 from siptrunk_operator.plan.view import (
     CREATE_PENDING_ANNOTATION,
     RESYNC_ANNOTATION,
@@ -78,6 +80,22 @@ class EventSink(Protocol):
     def post(self, view: ObjectView, event: Event) -> None: ...
 
 
+class Resolver(Protocol):
+    """The identity (hence the TrunkExternal) an object's pass uses (engine/identities.py)."""
+
+    async def resolve(self, view: ObjectView) -> Resolved: ...
+
+
+class OneIdentity:
+    """Every object uses the same external (the operator's own identity)."""
+
+    def __init__(self, external: TrunkExternal) -> None:
+        self.external = external
+
+    async def resolve(self, view: ObjectView) -> Resolved:
+        return Resolved(self.external)
+
+
 def carried_over(facts: Facts, planned: ObjectView, fresh: ObjectView) -> Facts:
     """What a pass keeps when a conflict makes it plan again. What it did stays done (a created or
     deleted trunk, its own marker, a released finalizer); what it observed or concluded for the old
@@ -85,7 +103,7 @@ def carried_over(facts: Facts, planned: ObjectView, fresh: ObjectView) -> Facts:
     if fresh.generation == planned.generation and fresh.deleting == planned.deleting:
         return facts
     return Facts(created=facts.created, deleted=facts.deleted, marker_written=facts.marker_written,
-                 released=facts.released, uninstalling=facts.uninstalling)
+                 create_in_doubt=facts.create_in_doubt, released=facts.released, uninstalling=facts.uninstalling)
 
 
 def outcome(facts: Facts, result: Result) -> tuple[str, str]:
@@ -116,14 +134,18 @@ class _Pass:
     marker_at: float | None = None
     """When this pass's pending marker was stamped: its create's hard deadline counts from here."""
     reported_retry: bool = False
+    external: TrunkExternal | None = None
+    """The API seam for this object's identity; None when its credentials cannot be used."""
 
 
 class Reconciler:
-    def __init__(self, external: TrunkExternal, kube: KubeWrites, registry: Registry, events: EventSink,
+    def __init__(self, resolver: Resolver, kube: KubeWrites, registry: Registry, events: EventSink,
                  settings: OperatorSettings, claims: Claims, *, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], str] = utc_now) -> None:
-        self.external, self.kube, self.registry, self.events = external, kube, registry, events
+                 wall: Callable[[], str] = utc_now,
+                 grant_for: Callable[[ObjectView], Grant | None] = lambda _: None) -> None:
+        self.resolver, self.kube, self.registry, self.events = resolver, kube, registry, events
         self.settings, self.claims, self._clock, self._wall = settings, claims, clock, wall
+        self.grant_for = grant_for
 
     def _resync_at(self, state: ObjectState) -> float:
         view = state.view
@@ -172,25 +194,45 @@ class Reconciler:
             return view  # plan again from what we have; the guarded write tells if it is stale
         return None if body is None else self.registry.stored(body)
 
-    def _follow(self, view: ObjectView) -> None:
-        """Keep the shared listing watching the trunk this object names (and only that one)."""
+    def _follow(self, run: _Pass) -> None:
+        """Keep the shared listing (of this object's identity) watching the trunk it names, and only that."""
+        view, external = run.view, run.external
         try:
-            name = None if view.deleting else view.claimed_name
+            name = None if view.deleting or external is None else view.claimed_name
         except ValueError:
             name = None
+        state = self.registry.get(view.uid)
+        if state is not None and state.follower is not None and state.follower is not external and state.watched:
+            state.follower.forget(state.watched)  # the identity changed (a rotated key): move the watch
+            self.registry.watch(view.uid, None)
+        previous = state.follower if state is not None and state.follower is not None else external
         stopped, started = self.registry.watch(view.uid, name)
-        if stopped:
-            self.external.forget(stopped)
-        if started:
-            self.external.watch(started)
+        if stopped and previous is not None:
+            previous.forget(stopped)
+        if started and external is not None:
+            try:
+                external.watch(started)
+            except ValueError:  # a name the listing cannot parse: the planner refuses it as InvalidSpec
+                self.registry.watch(view.uid, None)
+                return
+        if state is not None:
+            state.follower = external if name else None
 
     async def _plan_and_act(self, run: _Pass, state: ObjectState) -> Result:
-        self._follow(run.view)
+        grant = self.grant_for(run.view)
+        resolved = Resolved(None)  # a refused object gets no identity: no Secret read, no listing
+        if policy_problem(run.view, grant) is None:
+            try:
+                resolved = await self.resolver.resolve(run.view)
+            except KubeError as err:
+                return self._kube_failed(run, err)
+        run.external = resolved.external
+        self._follow(run)
         for _ in range(MAX_STEPS):
             now = self._clock()
             retry_in = None if state.retry_at is None or state.retry_at <= now else state.retry_at - now
             ctx = Context(self.settings, self.claims, now=self._wall(), resync_due=now >= self._resync_at(state),
-                          retry_in=retry_in)
+                          retry_in=retry_in, grant=grant, credentials_problem=resolved.problem)
             step: Step = next_step(run.view, run.facts, ctx)
             if step.action is None:
                 return step.result
@@ -201,25 +243,37 @@ class Reconciler:
         _LOG.error("no plan converged in %d steps: %s", MAX_STEPS, run.facts, extra=log_ref(run.view))
         return Result(retry_after=self.settings.error_retry_seconds, write_status=False)
 
+    def _kube_failed(self, run: _Pass, err: KubeError) -> Result:
+        """The pass could not even start (its Secret could not be read): plan from that failure."""
+        run.facts = run.facts.add(kube_failure=kube_verdict(err.status, type(err).__name__, self.settings))
+        ctx = Context(self.settings, self.claims, now=self._wall())
+        return next_step(run.view, run.facts, ctx).result
+
     async def _act(self, run: _Pass, action: Action) -> None:
         try:
             await self._perform(run, action)
         except ApiError as err:
-            run.facts = run.facts.add(failure=err)
+            in_doubt = run.facts.create_in_doubt or (isinstance(action, CreateTrunk) and not nothing_created(err))
+            run.facts = run.facts.add(failure=err, create_in_doubt=in_doubt)
         except KubeError as err:
             run.facts = run.facts.add(kube_failure=kube_verdict(err.status, type(err).__name__, self.settings))
+
+    def _api(self, run: _Pass) -> TrunkExternal:
+        if run.external is None:  # the planner refuses every API action without usable credentials
+            raise AssertionError("an API action was planned without credentials")
+        return run.external
 
     async def _perform(self, run: _Pass, action: Action) -> None:
         view, facts = run.view, run.facts
         match action:
             case Observe(name=name, mode=mode):
-                observed = await self.external.observe(name, mode)
+                observed = await self._api(run).observe(name, mode)
                 run.facts = facts.add(observed=observed) if isinstance(observed, Observation) \
                     else facts.add(unobservable=observed)
             case ListParent(project=project, location=location):
                 # One that started after this step was planned: after the decision to create, and
                 # after an earlier attempt's create could last commit.
-                listing = await self.external.list_parent(project, location, started_after=run.planned_at)
+                listing = await self._api(run).list_parent(project, location, started_after=run.planned_at)
                 run.facts = facts.add(listing=listing)
             case WriteMarker(value=value):
                 await self._patch(run, {CREATE_PENDING_ANNOTATION: value}, finalizer=True)
@@ -234,15 +288,15 @@ class Reconciler:
             case CreateTrunk(project=project, location=location, trunk=trunk):
                 self._still_current(view)
                 stamped = run.planned_at if run.marker_at is None else run.marker_at
-                created = await self.external.create(project, location, trunk,
+                created = await self._api(run).create(project, location, trunk,
                                                      deadline=stamped + self.settings.create_deadline_seconds,
                                                      on_retry=self._reporter(run))
                 run.facts = facts.add(created=created, observed=Observation(str(created.name), created, self._wall()))
             case PatchTrunk(trunk=trunk, mask=mask):
-                patched = await self.external.update(trunk, mask, on_retry=self._reporter(run))
+                patched = await self._api(run).update(trunk, mask, on_retry=self._reporter(run))
                 run.facts = facts.add(patched=mask, observed=Observation(str(patched.name), patched, self._wall()))
             case DeleteTrunk(name=name):
-                existed = await self.external.delete(name, on_retry=self._reporter(run))
+                existed = await self._api(run).delete(name, on_retry=self._reporter(run))
                 run.facts = facts.add(deleted=(*facts.deleted, (name, existed)))
             case ReportProgress(conditions=conditions):
                 if not await self._write_status(run, Result(conditions=conditions)):
@@ -292,7 +346,7 @@ class Reconciler:
             run.view = landed
         else:
             run.view = self.registry.stored(body)
-        self._follow(run.view)
+        self._follow(run)
 
     async def _write_status(self, run: _Pass, result: Result) -> bool:
         """Write the planned status if it changes anything; False if the API server refused."""

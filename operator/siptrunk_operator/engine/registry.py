@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from siptrunk_operator.external import TrunkExternal
 from siptrunk_operator.plan.triggers import needs_reconcile, newer
 from siptrunk_operator.plan.view import ObjectView
 
@@ -23,6 +24,8 @@ class ObjectState:
     """The trunk name this object follows in the shared listing."""
     retry_at: float | None = None
     """When a failed pass is retried at its own pace (monotonic); a change worth a pass clears it."""
+    follower: TrunkExternal | None = None
+    """The external (identity) whose shared listing follows `watched`."""
 
 
 class Registry:

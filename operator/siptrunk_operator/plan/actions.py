@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from siptrunk_operator.api import ApiError
+from siptrunk_operator.api.errors import scrub
 from siptrunk_operator.models import SipTrunk
 from siptrunk_operator.plan.conditions import ConditionUpdate
 from siptrunk_operator.plan.errors import Verdict
@@ -133,6 +134,9 @@ class Facts:
     listing: tuple[SipTrunk, ...] | None = None
     marker_written: bool = False
     """This pass wrote the pending marker (so what its create did is known to this pass)."""
+    create_in_doubt: bool = False
+    """This pass sent a create whose outcome is unknown (it may still commit): kept across re-plans,
+    so its marker is then judged like an earlier attempt's."""
     created: SipTrunk | None = None
     patched: tuple[str, ...] | None = None
     deleted: tuple[tuple[str, bool], ...] = ()
@@ -146,6 +150,11 @@ class Facts:
         return replace(self, **changes)
 
     @property
+    def own_marker(self) -> bool:
+        """The pending marker is this pass's, and nothing it sent is in doubt."""
+        return self.marker_written and not self.create_in_doubt
+
+    @property
     def deleted_names(self) -> frozenset[str]:
         return frozenset(name for name, _ in self.deleted)
 
@@ -155,6 +164,10 @@ class Event:
     reason: EventReason | Reason
     message: str
     warning: bool = False
+
+    def __post_init__(self) -> None:
+        # Whatever a message quotes (an error, a name), no credential reaches an Event or its log line.
+        object.__setattr__(self, "message", scrub(self.message))
 
 
 @dataclass(frozen=True)

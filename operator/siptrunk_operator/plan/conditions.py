@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from siptrunk_operator.api.errors import scrub
 from siptrunk_operator.reasons import STALLED_REASONS, ConditionType, Reason
 
 _ORDER: dict[str, int] = {str(kind): index for index, kind in enumerate(ConditionType)}
@@ -47,7 +48,7 @@ def merge_conditions(existing: Sequence[Mapping[str, Any]] | None, updates: Iter
             "type": str(update.type),
             "status": update.status,
             "reason": str(update.reason),
-            "message": update.message,
+            "message": scrub(update.message),  # whatever a message quotes, no credential reaches status
             "observedGeneration": generation,
             "lastTransitionTime": previous["lastTransitionTime"] if unchanged and previous else now,
         }

@@ -10,6 +10,7 @@ from siptrunk_operator.api import (
     Conflict,
     FailedPrecondition,
     InvalidArgument,
+    InvalidRequest,
     NotFound,
     NotSent,
     OutcomeUnknown,
@@ -54,6 +55,9 @@ def action_of(err: ApiError) -> ApiAction:
 def classify(err: ApiError, *, settings: OperatorSettings) -> Verdict:
     """Map an API error to a condition reason, a human message and a retry delay (seconds)."""
     action = action_of(err)
+    if isinstance(err, InvalidRequest):  # refused by the client: nothing reached the API
+        return Verdict(Reason.INVALID_SPEC, f"The {action} was not sent to the API: {err}",
+                       settings.invalid_spec_retry_seconds)
     if isinstance(err, InvalidArgument | FailedPrecondition):
         return Verdict(Reason.INVALID_SPEC, f"The API rejected the {action}: {err}",
                        settings.invalid_spec_retry_seconds)

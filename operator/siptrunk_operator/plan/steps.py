@@ -53,6 +53,7 @@ from siptrunk_operator.plan.identity import (
     recover_create,
 )
 from siptrunk_operator.plan.pacing import create_settles_at, create_settles_in
+from siptrunk_operator.plan.tenancy import Grant, forbidden, parents_of
 from siptrunk_operator.plan.view import TRUNK_NAME_ANNOTATION, ObjectView, PendingMarker
 from siptrunk_operator.reasons import ConditionType, EventReason, Reason
 from siptrunk_operator.settings import OperatorSettings
@@ -70,6 +71,10 @@ class Context:
     resync_due: bool = False
     retry_in: float | None = None
     """Seconds until a failed pass is retried at its own pace; meanwhile only health is mirrored."""
+    grant: Grant | None = None
+    """What the tenancy policy allows this object's namespace; None: single-tenant, everything."""
+    credentials_problem: str | None = None
+    """Why the object's credentialsSecretRef cannot be used (missing Secret, key, bad JSON)."""
 
 
 def next_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
@@ -77,6 +82,9 @@ def next_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
         return _delete_step(view, facts, ctx)
     if view.spec is None:
         return _invalid(view, str(view.spec_error), ctx)
+    refused = _refused(view, ctx)
+    if refused is not None:
+        return refused
     if facts.kube_failure is not None:
         return _failed(view, facts.kube_failure, flip_ready=False, observed=facts.observed)
     if facts.failure is not None:
@@ -118,6 +126,28 @@ def _failed(view: ObjectView, verdict: Verdict, *, flip_ready: bool = True, obse
                               retry_after=verdict.retry_after))
 
 
+def policy_problem(view: ObjectView, grant: Grant | None) -> str | None:
+    """Why the tenancy policy forbids this object any API call (the spec's parent and any recorded
+    trunk's parent alike), or None. The loop asks it too: a refused object is given no identity."""
+    spec = view.spec
+    if spec is None:
+        return None
+    parents = parents_of(spec.project_id, spec.location, (view.identity, view.status.get("name")))
+    return forbidden(view.namespace, grant, parents, own_credentials=spec.credentials_secret_ref is not None)
+
+
+def _refused(view: ObjectView, ctx: Context) -> Step | None:
+    """Outside the tenancy policy, or without usable credentials: no API call at all."""
+    problem = policy_problem(view, ctx.grant)
+    if problem is not None:
+        return _failed(view, Verdict(Reason.FORBIDDEN, problem, ctx.settings.permission_retry_seconds),
+                       flip_ready=not view.deleting)
+    if ctx.credentials_problem is not None:
+        return _failed(view, Verdict(Reason.CREDENTIALS_UNAVAILABLE, ctx.credentials_problem,
+                                     ctx.settings.permission_retry_seconds), flip_ready=not view.deleting)
+    return None
+
+
 def _invalid(view: ObjectView, message: str, ctx: Context) -> Step:
     return _failed(view, Verdict(Reason.INVALID_SPEC, message, ctx.settings.invalid_spec_retry_seconds))
 
@@ -127,7 +157,7 @@ def _api_failure_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
     assert err is not None
     action = failed_action(err)
     if view.pending is not None and facts.created is None and (
-            (action == "create" and nothing_created(err)) or (action == "list" and facts.marker_written)):
+            (action == "create" and nothing_created(err)) or (action == "list" and facts.own_marker)):
         # The create certainly did not happen (or was never sent): a marker left behind would make
         # a later pass adopt a matching trunk someone else made.
         return Step(ClearMarker())
@@ -172,7 +202,8 @@ def _existing_step(view: ObjectView, name: str, facts: Facts, ctx: Context) -> S
     assert spec is not None
     owner = None if view.observe_only else conflict_owner(view.ref, ctx.claims(name))
     if owner is not None:
-        message = f"Trunk {name} is owned by SipTrunk {owner}; this object never writes to it."
+        where = f"SipTrunk {owner}" if owner.namespace == view.namespace else "a SipTrunk in another namespace"
+        message = f"Trunk {name} is owned by {where}; this object never writes to it."
         return _failed(view, Verdict(Reason.CONFLICT, message, ctx.settings.permission_retry_seconds))
     if facts.unobservable is not None:
         return _unobservable(facts.unobservable.problem)
@@ -297,7 +328,7 @@ def _create_step(view: ObjectView, facts: Facts, ctx: Context, *, replacing: str
             else Event(EventReason.CREATED, f"Created trunk {created}")
         return Step(RecordIdentity(created), events=(event,))
     marker = view.pending
-    earlier = marker is not None and not facts.marker_written
+    earlier = marker is not None and not facts.own_marker
     if earlier and marker is not None:
         wait = create_settles_in(marker.started, ctx.now, ctx.settings)
         if wait > 0:
@@ -361,6 +392,9 @@ def _delete_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
     except ValueError:
         name = view.recorded_name
     reason = _abandon_reason(view, name, ctx)
+    refused = _refused(view, ctx) if reason is None else None
+    if refused is not None:
+        return refused  # the finalizer stays: nothing is lost; a policy fix or Abandon releases it
     if reason is None and facts.uninstalling is None:
         return Step(CheckUninstall())
     if reason is None and facts.uninstalling:
@@ -372,7 +406,7 @@ def _delete_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
     if facts.created is not None and facts.created.name not in targets:
         targets.append(str(facts.created.name))  # deleted while this pass was creating
     marker = view.pending
-    if marker is not None and view.spec is not None and view.spec.resource_id is None and not facts.marker_written:
+    if marker is not None and view.spec is not None and view.spec.resource_id is None and not facts.own_marker:
         # A create of an earlier attempt may be in flight (this pass's own is known: facts.created).
         # A resourceID set by a person says which trunk is this object's: no recovery then.
         wait = create_settles_in(marker.started, ctx.now, ctx.settings)
@@ -396,4 +430,5 @@ def _delete_step(view: ObjectView, facts: Facts, ctx: Context) -> Step:
     return Step(ReleaseFinalizer(), events=events)
 
 
-__all__ = ["TRUNK_NAME_ANNOTATION", "Claims", "Context", "next_step", "observe_mode", "retrying", "settled"]
+__all__ = ["TRUNK_NAME_ANNOTATION", "Claims", "Context", "next_step", "observe_mode", "policy_problem", "retrying",
+           "settled"]

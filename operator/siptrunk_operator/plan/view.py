@@ -94,18 +94,21 @@ class ObjectView:
 
     @property
     def identity_problem(self) -> str | None:
-        """Why the trunk-name annotation cannot be this object's trunk (set by hand, or restored
-        into another project), or None."""
-        if self.identity is None or self.spec is None:
+        """Why the recorded name (the trunk-name annotation, else status.name) cannot be this object's
+        trunk: set by hand, restored into another project, or a name whose segments would not stay
+        in their place in a URL. None if it can. No API call is ever made for such a name."""
+        recorded = self.recorded_name
+        if recorded is None or self.spec is None:
             return None
         try:
-            parent = TrunkName.parse(self.identity).parent
+            parent = TrunkName.parse(recorded).parent
         except ValueError:
             parent = None
         if parent == self.spec.parent:
             return None
-        return (f"The annotation {TRUNK_NAME_ANNOTATION} names {self.identity!r}, which is not a trunk under "
-                f"{self.spec.parent} (spec.projectID, spec.location); correct or remove the annotation.")
+        where = f"The annotation {TRUNK_NAME_ANNOTATION}" if self.identity else "status.name"
+        return (f"{where} names {recorded!r}, which is not a trunk under {self.spec.parent} (spec.projectID, "
+                "spec.location); correct or remove it.")
 
     @property
     def recorded_name(self) -> str | None:
@@ -115,7 +118,11 @@ class ObjectView:
     def claimed_name(self) -> str | None:
         """The trunk this object owns: the recorded annotation is authoritative (a resourceID added
         later cannot redirect a delete), then spec.resourceID, then status. An ObserveOnly object
-        follows its resourceID and owns nothing. Raises ValueError for a resourceID outside the parent."""
+        follows its resourceID and owns nothing. Raises ValueError for a resourceID outside the parent,
+        and for a recorded name with an `identity_problem` (nothing may be asked of the API about it)."""
+        problem = self.identity_problem
+        if problem is not None:
+            raise ValueError(problem)
         adopted = self.spec.adopted_name() if self.spec is not None else None
         if self.observe_only:
             return adopted or self.recorded_name
