@@ -4,19 +4,16 @@ operator process and (briefly) a no-op kopf operator. `close()` stops everything
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 
-from siptrunk_operator.emulator import EmulatorConfig, EmulatorControl, EmulatorServer
-from siptrunk_operator.localcluster.controlplane import LocalControlPlane
+from siptrunk_operator.emulator import EmulatorConfig, EmulatorServer
 from siptrunk_operator.localcluster.operator_process import OperatorProcess, write_emulator_key
-from siptrunk_operator.sandbox import install_crds
+from tests.localstack import LocalStack
 
 from .kube_http import KubeTLS
 from .measure import find_child, peak_rss_bytes
@@ -37,40 +34,18 @@ def emulator_config() -> tuple[EmulatorConfig, bool]:
     return EmulatorConfig.model_validate(settings), native
 
 
-class Environment:
+class Environment(LocalStack):
     """Use as a context manager: every server is stopped on exit, also on Ctrl-C."""
 
     def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self._stack = contextlib.ExitStack()
-        self.plane = LocalControlPlane(workdir=workdir / "cluster")
         config, self.native_latency = emulator_config()
-        self.emulator = EmulatorServer(config)
-        self.emulator_url = ""
+        super().__init__(workdir, EmulatorServer(config))
         self.operator: OperatorProcess | None = None
         self.noop: subprocess.Popen[bytes] | None = None
         self._operators = 0
 
-    def __enter__(self) -> Environment:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
     def start(self) -> None:
-        self._stack.callback(self.plane.stop)
-        self.plane.start()
-        install_crds(self.plane)
-        self.emulator_url = self.emulator.start_in_thread()
-        self._stack.callback(self.emulator.stop)
-        self.control = EmulatorControl(self.emulator_url)
-        self._stack.callback(self.control.close)
+        super().start()
         self._stack.callback(self.stop_noop)  # callbacks run last-registered first: these before the servers
         self._stack.callback(self.stop_operator)
         if not self.native_latency:

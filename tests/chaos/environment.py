@@ -4,18 +4,15 @@ request-log collector. `close()` stops everything it started."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 
-from siptrunk_operator.emulator import EmulatorConfig, EmulatorControl, EmulatorServer
-from siptrunk_operator.localcluster.controlplane import LocalControlPlane
+from siptrunk_operator.emulator import EmulatorConfig, EmulatorServer
 from siptrunk_operator.localcluster.operator_process import OperatorProcess, write_emulator_key
-from siptrunk_operator.sandbox import install_crds
 from tests.benchmarks.kube_http import KubeTLS
 from tests.e2e.conftest import FAST_OPERATOR_ENV
+from tests.localstack import LocalStack
 
 from .requestlog import LogCollector
 
@@ -24,38 +21,17 @@ OPERATOR_ENV = {**FAST_OPERATOR_ENV, "SIPTRUNK_REFRESH_FAST_SECONDS": "5", "SIPT
 CONNECT_AFTER_SECONDS = 1.0
 
 
-class ChaosEnvironment:
+class ChaosEnvironment(LocalStack):
     def __init__(self, workdir: Path, operator_env: Mapping[str, str]) -> None:
-        self.workdir = workdir
-        self._stack = contextlib.ExitStack()
-        self.plane = LocalControlPlane(workdir=workdir / "cluster")
         self.emulator_config = EmulatorConfig(connect_after=CONNECT_AFTER_SECONDS,
                                               state_file=workdir / "emulator-state.json")
-        self.emulator = EmulatorServer(self.emulator_config.model_copy())
+        super().__init__(workdir, EmulatorServer(self.emulator_config.model_copy()))
         self.operator_env = dict(operator_env)
         self.emulator_restarts = 0
         self.operator_started = 0.0
 
-    def __enter__(self) -> ChaosEnvironment:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
     def start(self) -> None:
-        self._stack.callback(self.plane.stop)
-        self.plane.start()
-        install_crds(self.plane)
-        self.emulator_url = self.emulator.start_in_thread()
-        self._stack.callback(lambda: self.emulator.stop())
-        self.control = EmulatorControl(self.emulator_url)
-        self._stack.callback(self.control.close)
+        super().start()
         self.collector = LogCollector(self.control)
         key_file = write_emulator_key(self.workdir, self.emulator_url, "chaos@chaos.iam.gserviceaccount.com")
         self.tls = KubeTLS.from_kubeconfig(self.plane.kubeconfig, self.workdir)
@@ -64,9 +40,6 @@ class ChaosEnvironment:
             log_path=self.workdir / "operator.log", extra_env=self.operator_env, namespaces=(),
         )
         self._stack.callback(self.operator.stop)  # runs first: before the servers stop
-
-    def close(self) -> None:
-        self._stack.close()
 
     def start_operator(self) -> float:
         """Start the operator process; returns when (epoch seconds)."""

@@ -106,3 +106,12 @@ def create_in_api(emulator_url: str, project: str, hostnames: list[str], display
     response.raise_for_status()
     created: dict[str, Any] = response.json()
     return created
+
+
+ONE_EXPIRED_CERTIFICATE: list[dict[str, Any]] = [
+    {"connectionId": "conn-a", "state": "KEEPALIVE"},
+    {"connectionId": "conn-b", "state": "AUTHENTICATION_FAILED",
+     "errorDetails": {"certificateState": "CERTIFICATE_EXPIRED",
+                      "errorMessage": "peer certificate expired on 2026-11-01"}},
+]
+"""Two connections, one of them failing on an expired certificate (for `EmulatorControl.set_connections`)."""

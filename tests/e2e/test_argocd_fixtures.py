@@ -25,7 +25,15 @@ from siptrunk_operator.localcluster.operator_process import OperatorProcess
 from siptrunk_operator.plan.view import CREATE_PENDING_ANNOTATION
 from siptrunk_operator.settings import FINALIZER
 from tests.argocd_lua import Health, argocd_health
-from tests.e2e.helpers import condition, dump, get_trunk, trunk_manifest, wait_for, wait_for_condition
+from tests.e2e.helpers import (
+    ONE_EXPIRED_CERTIFICATE,
+    condition,
+    dump,
+    get_trunk,
+    trunk_manifest,
+    wait_for,
+    wait_for_condition,
+)
 
 pytestmark = pytest.mark.e2e
 CAPTURE_ENV = "SIPTRUNK_CAPTURE_FIXTURES"
@@ -78,12 +86,7 @@ def test_health_through_create_ready_certificate_expiry_and_delete(
     assert ready["status"]["connected"] in health.message
 
     trunk_name = ready["status"]["name"]
-    control.set_connections(trunk_name, [
-        {"connectionId": "conn-a", "state": "KEEPALIVE"},
-        {"connectionId": "conn-b", "state": "AUTHENTICATION_FAILED",
-         "errorDetails": {"certificateState": "CERTIFICATE_EXPIRED",
-                          "errorMessage": "peer certificate expired on 2026-11-01"}},
-    ])
+    control.set_connections(trunk_name, ONE_EXPIRED_CERTIFICATE)
     expired = wait_for_condition(kube, namespace, "argo", "CertificatesValid", "False",
                                  reason="CERTIFICATE_EXPIRED", timeout=30)
     assert _status_of(expired, "Ready") == "True"  # the trunk matches spec: only the certificate is wrong

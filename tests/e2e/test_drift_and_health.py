@@ -10,6 +10,7 @@ from siptrunk_operator.localcluster.controlplane import LocalControlPlane
 from siptrunk_operator.localcluster.operator_process import OperatorProcess
 from siptrunk_operator.plan.view import RESYNC_ANNOTATION
 from tests.e2e.helpers import (
+    ONE_EXPIRED_CERTIFICATE,
     get_trunk,
     project_trunks,
     trunk_manifest,
@@ -54,12 +55,7 @@ def test_connection_and_certificate_states_reach_status_and_events(
 ) -> None:
     trunk_name = _create(control_plane, kube, namespace, "certs",
                          trunk_manifest("certs", project_id, HOSTS, "Certificates"))
-    control.set_connections(trunk_name, [
-        {"connectionId": "conn-a", "state": "KEEPALIVE"},
-        {"connectionId": "conn-b", "state": "AUTHENTICATION_FAILED",
-         "errorDetails": {"certificateState": "CERTIFICATE_EXPIRED",
-                          "errorMessage": "peer certificate expired on 2026-11-01"}},
-    ])
+    control.set_connections(trunk_name, ONE_EXPIRED_CERTIFICATE)
     obj = wait_for_condition(kube, namespace, "certs", "CertificatesValid", "False",
                              reason="CERTIFICATE_EXPIRED", timeout=30)
     status = obj["status"]

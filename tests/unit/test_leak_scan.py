@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import tempfile
 from pathlib import Path
 
 from siptrunk_operator.emulator.iam import generate_service_account_key
@@ -14,7 +15,13 @@ from tests.e2e.leaks import Scan, find_leaks, keys_in_files, keys_in_secrets, op
 TOKEN = "ya29.emulator.Zx8fQ2vB7mLk3HsT9wYpRn4cJ6dA1eGuVo0iXbKqMtE"
 
 
-def test_a_planted_issued_token_fails_the_scan(tmp_path: Path) -> None:
+def test_a_planted_issued_token_fails_the_scan() -> None:
+    # Outside pytest's basetemp, which the end-to-end session scan reads: the plant is not a real leak.
+    with tempfile.TemporaryDirectory() as directory:
+        _planted_token_is_found(Path(directory))
+
+
+def _planted_token_is_found(tmp_path: Path) -> None:
     log = tmp_path / "operator" / "operator-abc123.log"
     log.parent.mkdir()
     log.write_text('{"message": "reconciled", "severity": "info"}\n'
