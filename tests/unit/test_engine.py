@@ -80,3 +80,29 @@ def test_uninstall_releases_every_object_without_an_api_call_and_forgets_them() 
     assert all(FINALIZER not in o["metadata"]["finalizers"] for o in kube.objects.values())
     assert sorted(r for _, _, r in kube.events) == ["Abandoned"] * 3
     assert len(engine.registry) == 0
+
+
+def test_the_policy_and_namespace_labels_requeue_objects_and_filter_claims() -> None:
+    from siptrunk_operator.plan.identity import ObjectRef
+    from siptrunk_operator.plan.tenancy import Tenancy, TenancyRule
+
+    engine = Engine(FakeClient(), FakeKube(), OperatorSettings())
+    engine.registry.observe({"metadata": {"uid": "u1", "namespace": "a", "name": "x", "resourceVersion": "1"},
+                             "spec": SPEC}, now=0.0)
+    trunk = "projects/p/locations/global/sipTrunks/t"
+    ours, theirs = ObjectRef(1, "2026-01-02T00:00:00Z", "a", "x"), ObjectRef(0, "2026-01-01T00:00:00Z", "b", "y")
+    engine._claims = {trunk: [ours, theirs]}
+    engine.set_tenancy(Tenancy(), {})
+    assert engine.tenancy_known and len(engine.queue) == 1 and engine.claims(trunk) == [ours, theirs]
+    engine.queue.forget("u1")
+    engine.set_tenancy(Tenancy(), {"a": {"team": "a"}})  # labels do not matter single-tenant
+    assert len(engine.queue) == 0
+    policy = Tenancy((TenancyRule("a", match_labels={"team": "a"}, projects=frozenset({"p"})),))
+    engine.set_tenancy(policy, {"a": {"team": "a"}})
+    assert len(engine.queue) == 1  # a new policy: judged again
+    assert engine.claims(trunk) == [ours]  # b is granted nothing: its older claim neither wins nor blocks
+    engine.queue.forget("u1")
+    engine.set_tenancy(policy, {"a": {"team": "a"}})
+    assert len(engine.queue) == 0  # nothing changed
+    engine.set_tenancy(policy, {"a": {}, "b": {"team": "a"}})  # relabelled: a loses its grant, b gains one
+    assert len(engine.queue) == 1 and engine.claims(trunk) == [theirs]

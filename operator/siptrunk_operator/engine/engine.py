@@ -56,7 +56,7 @@ class Engine:
         self.events = EventPoster(kube.post_event)
         self._claims: ClaimsIndex = {}
         self.tenancy = Tenancy()
-        self._tenancy_logged = False
+        self._tenancy_known = False
         self.namespace_labels: Mapping[str, Mapping[str, str]] = {}
         self.uninstalling = False
         self.reconciler = Reconciler(self.identities, kube, self.registry, self.events, settings, self.claims,
@@ -78,7 +78,8 @@ class Engine:
 
     @property
     def tenancy_known(self) -> bool:
-        return self._tenancy_logged
+        """`set_tenancy` has run once: objects are judged with the policy, never without it."""
+        return self._tenancy_known
 
     def claims(self, name: str) -> Sequence[ObjectRef]:
         """The objects claiming trunk `name`, less those whose namespace the policy does not grant
@@ -95,20 +96,16 @@ class Engine:
 
     def set_tenancy(self, tenancy: Tenancy, namespace_labels: Mapping[str, Mapping[str, str]]) -> None:
         """The admin policy or a namespace's labels changed: every object is judged again."""
-        changed = tenancy != self.tenancy or not self._tenancy_logged
-        relabelled = namespace_labels != self.namespace_labels
-        self.tenancy, self.namespace_labels = tenancy, namespace_labels
-        if relabelled and not changed and not tenancy.single_tenant:
-            for uid in self.registry.uids():
-                self.queue.add(uid)
-        if changed:
-            self._tenancy_logged = True
-            if tenancy.single_tenant:
-                _LOG.info("single-tenant: no SipTrunkTenancy exists, so every namespace may use every project "
-                          "with the operator's identity")
-            else:
-                _LOG.info("multi-tenant: %d SipTrunkTenancy policies decide which projects each namespace may use",
-                          len(tenancy.rules))
+        changed = tenancy != self.tenancy or not self._tenancy_known
+        relabelled = namespace_labels != self.namespace_labels and not tenancy.single_tenant
+        self.tenancy, self.namespace_labels, self._tenancy_known = tenancy, namespace_labels, True
+        if changed and tenancy.single_tenant:
+            _LOG.info("single-tenant: no SipTrunkTenancy exists, so every namespace may use every project "
+                      "with the operator's identity")
+        elif changed:
+            _LOG.info("multi-tenant: %d SipTrunkTenancy policies decide which projects each namespace may use",
+                      len(tenancy.rules))
+        if changed or relabelled:
             for uid in self.registry.uids():
                 self.queue.add(uid)
 
